@@ -1,0 +1,1 @@
+public enum Sextant { public static func main() async {} }
