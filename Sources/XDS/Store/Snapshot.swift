@@ -1,0 +1,51 @@
+/// Everything one service's sidecars receive: immutable, encoded once, shared by every stream.
+public struct Snapshot: Sendable {
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case duplicateName(ResourceType, String)
+        public var description: String {
+            switch self {
+            case .duplicateName(let type, let name): return "duplicate \(type) resource name '\(name)'"
+            }
+        }
+    }
+
+    public let service: String
+    public let resources: [ResourceType: [String: EncodedResource]]
+    /// For each EDS cluster, the name of its ClusterLoadAssignment (`eds_cluster_config.service_name`).
+    public let endpointNames: [String: String]
+    /// A content hash over every resource version: equal versions mean identical snapshots.
+    public let version: String
+
+    public init(service: String, resources: [EncodedResource], endpointNames: [String: String] = [:]) throws(Failure) {
+        var byType: [ResourceType: [String: EncodedResource]] = [:]
+        for type in ResourceType.allCases { byType[type] = [:] }
+        var versions: [String: String] = [:]
+        for resource in resources {
+            guard byType[resource.type]![resource.name] == nil else {
+                throw .duplicateName(resource.type, resource.name)
+            }
+            byType[resource.type]![resource.name] = resource
+            versions["\(resource.type)/\(resource.name)"] = resource.version
+        }
+        self.service = service
+        self.resources = byType
+        self.endpointNames = endpointNames
+        self.version = ContentHash.hex(ofVersions: versions)
+    }
+
+    public func resources(of type: ResourceType) -> [String: EncodedResource] { resources[type] ?? [:] }
+
+    /// The resource a client asking for `name` gets. A requested EDS name Sextant does not know
+    /// is answered with an empty assignment: silence would leave Envoy warming the cluster forever.
+    public func lookup(_ type: ResourceType, _ name: String) -> EncodedResource? {
+        if let found = resources[type]?[name] { return found }
+        return type == .endpoint ? Self.emptyAssignment(name) : nil
+    }
+
+    /// `ClusterLoadAssignment { cluster_name = name }`: field 1, the only one set.
+    static func emptyAssignment(_ name: String) -> EncodedResource {
+        var writer = ProtoWriter()
+        writer.string(1, name)
+        return EncodedResource(type: .endpoint, name: name, value: writer.bytes)
+    }
+}
