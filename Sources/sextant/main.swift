@@ -1,3 +1,3 @@
 import SextantCLI
 
-await Sextant.main()
+await Sextant.runFromCommandLine()

@@ -1,1 +1,0 @@
-public enum Sextant { public static func main() async {} }

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Catalog
+import ControlPlane
+import Dispatch
+import Foundation
+import GRPCServer
+import Logging
+import Synchronization
+import XDS
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve CDS, LDS, RDS and EDS over ADS (SotW and delta) from the catalog and templates.")
+
+    @OptionGroup var inputs: InputOptions
+
+    @Option(help: "Where the xDS gRPC server listens (HOST:PORT).")
+    var xds = "127.0.0.1:18000"
+
+    @Option(help: "PEM certificate chain: serve xDS over TLS (ALPN h2).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "PEM CA bundle: require client certificates signed by it.")
+    var tlsClientCa: String?
+
+    @Option(help: "New ADS streams admitted per second (reconnect storms queue up).")
+    var admissionRate: Double = 200
+
+    @Option(help: "Seconds to drain open streams on SIGTERM before closing them.")
+    var drainSeconds: Double = 5
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+        _ = try HostPort(xds)
+    }
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let logger = Logger(label: "sextant")
+
+        let templates = try TemplateInputs.load(inputs, logger: logger)
+        let store = SnapshotStore()
+        let controlPlane = ControlPlane(store: store, compiler: templates, logger: Logger(label: "sextant.controlplane"))
+        let source = FileSource(path: inputs.catalog)
+        // Fail fast on a catalog that cannot be read at start: there is nothing good to keep yet.
+        do { _ = try source.load() } catch { throw ValidationError("\(error)") }
+
+        var configuration = GRPCServerConfiguration()
+        let address = try HostPort(xds)
+        configuration.host = address.host
+        configuration.port = address.port
+        if let tlsCert, let tlsKey {
+            configuration.tls = TLSConfiguration(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCAPath: tlsClientCa)
+        }
+        let server = try GRPCServer(configuration: configuration, logger: Logger(label: "sextant.grpc"))
+        ADSService(
+            store: store, nacks: NackLog(), admission: AdmissionGate(ratePerSecond: admissionRate, burst: max(1, admissionRate / 2)),
+            logger: Logger(label: "sextant.xds")
+        ).register(on: server)
+        let bound = try server.start()
+        let sourceTask = Task { await controlPlane.run(source.events()) }
+
+        let banner =
+            """
+            sextant: serving xDS (ADS, SotW and delta) on \(bound.host):\(bound.port)\(configuration.tls == nil ? "" : " with TLS")
+            sextant: catalog \(inputs.catalog), templates \(inputs.templates), defaults \(inputs.defaults)
+            sextant: point an Envoy at it: envoy -c Config/envoy-bootstrap.yaml --disable-hot-restart
+
+            """
+        // Written straight to the fd: stdout's C buffer would hold it when piped.
+        FileHandle.standardOutput.write(Data(banner.utf8))
+
+        await SignalWaiter.wait(for: [SIGTERM, SIGINT])
+        logger.info("shutting down", metadata: ["drain": "\(drainSeconds)s"])
+        sourceTask.cancel()
+        server.shutdown(grace: .milliseconds(Int(drainSeconds * 1_000)))
+        logger.info("stopped")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `HOST:PORT`, with the host optional (`:18000` means 127.0.0.1).
+struct HostPort {
+    let host: String
+    let port: Int
+
+    init(_ text: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+        else { throw ValidationError("'\(text)' is not HOST:PORT") }
+        let host = String(text[..<colon])
+        self.host = host.isEmpty ? "127.0.0.1" : host
+        self.port = port
+    }
+}
+
+/// Suspends until one of the signals arrives (delivered through Dispatch, not a C handler).
+enum SignalWaiter {
+    static func wait(for signals: [Int32]) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let queue = DispatchQueue(label: "sextant.signals")
+            let resumed = ResumeOnce(continuation)
+            var sources: [DispatchSourceSignal] = []
+            for number in signals {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { resumed.resume() }
+                source.resume()
+                sources.append(source)
+            }
+            // The sources must outlive this scope: they are kept until the process exits.
+            SignalSources.keep(sources)
+        }
+    }
+
+    private final class ResumeOnce: Sendable {
+        private let continuation: Mutex<CheckedContinuation<Void, Never>?>
+        init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
+        func resume() { continuation.withLock { $0?.resume(); $0 = nil } }
+    }
+
+    private enum SignalSources {
+        // Written only on the main task while signals are being set up, never read: it exists
+        // so the dispatch sources live until the process exits.
+        nonisolated(unsafe) static var kept: [DispatchSourceSignal] = []
+        static func keep(_ sources: [DispatchSourceSignal]) { kept.append(contentsOf: sources) }
+    }
+}

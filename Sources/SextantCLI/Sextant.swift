@@ -1,0 +1,39 @@
+import ArgumentParser
+
+/// The `sextant` command: an xDS control plane for Envoy sidecars and proxyless gRPC clients.
+public struct Sextant: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sextant",
+        abstract: "An xDS control plane for Envoy sidecars and proxyless gRPC clients.",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+
+    public init() {}
+}
+
+/// Where the inputs live; shared by every subcommand that compiles.
+struct InputOptions: ParsableArguments {
+    @Option(help: "The catalog file (services and their instances).")
+    var catalog = "Config/catalog.yaml"
+
+    @Option(help: "The folder of per-service template files.")
+    var templates = "Config/services"
+
+    @Option(help: "The file of template defaults.")
+    var defaults = "Config/defaults.yaml"
+
+    @Option(help: "Read the catalog from Consul at this URL instead of --catalog (not available yet).")
+    var consul: String?
+
+    func validate() throws {
+        if consul != nil {
+            throw ValidationError("--consul is reserved for the Consul catalog source, which this build does not include yet; use --catalog")
+        }
+    }
+}
+
+extension Sextant {
+    /// The executable's entry point. Called from an async function, `main()` resolves to
+    /// `AsyncParsableCommand`'s async overload (top-level code picks the synchronous one).
+    public static func runFromCommandLine() async { await main() }
+}

@@ -1,0 +1,131 @@
+import EnvoyAPI
+import GRPCServer
+import Logging
+import SystemIO
+
+/// One ADS stream on its event loop: decodes requests, feeds the state machine, writes what
+/// it decides. Loop-confined (not Sendable).
+final class ADSStreamHandler: RPCHandler {
+    private let service: ADSService
+    private let only: ResourceType?
+    private var machine: ADSStreamMachine
+    private var logger: Logger
+    private let rpcID: UInt64
+    private var nodeID = ""
+    private var serviceName: String?
+    private var watchID: UInt64?
+    private var admissionPending = false
+
+    init(service: ADSService, mode: ADSStreamMachine.Mode, only: ResourceType?, rpc: ServerRPC) {
+        self.service = service
+        self.only = only
+        self.machine = ADSStreamMachine(mode: mode)
+        self.rpcID = rpc.id
+        var logger = service.logger
+        logger[metadataKey: "peer"] = "\(rpc.peer)"
+        logger[metadataKey: "stream"] = "\(rpc.id)"
+        self.logger = logger
+    }
+
+    func received(message: [UInt8], on rpc: ServerRPC, context: LoopContext) {
+        let decoded: RequestDecoder.Decoded
+        do {
+            decoded =
+                machine.mode == .stateOfTheWorld
+                ? try RequestDecoder.stateOfTheWorld(message) : try RequestDecoder.delta(message)
+        } catch {
+            logger.warning("malformed discovery request", metadata: ["error": "\(error)"])
+            rpc.finish(GRPCStatus(code: .invalidArgument, message: "malformed discovery request: \(error)"))
+            return
+        }
+        if serviceName == nil {
+            guard let node = decoded.node, !node.cluster.isEmpty else {
+                rpc.finish(GRPCStatus(code: .invalidArgument, message: "the first request must carry node.cluster (the service name)"))
+                return
+            }
+            start(node: node, rpc: rpc, context: context)
+        }
+        guard let request = decoded.request, only == nil || only == request.type else {
+            logger.debug("ignoring request for a type Sextant does not serve", metadata: ["type_url": "\(decoded.typeURL)"])
+            return
+        }
+        perform(machine.receive(request), on: rpc)
+    }
+
+    func inputEnded(on rpc: ServerRPC, context: LoopContext) {
+        rpc.finish(GRPCStatus(code: .ok, message: ""))
+    }
+
+    func closed(_ rpc: ServerRPC, context: LoopContext) {
+        context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[rpcID] = nil
+        if let serviceName, let watchID { service.store.cancelWatch(service: serviceName, id: watchID) }
+        logger.info("ads stream closed")
+    }
+
+    func snapshotChanged(_ snapshot: Snapshot, rpc: ServerRPC) {
+        perform(machine.snapshotChanged(snapshot), on: rpc)
+    }
+
+    // MARK: - Private
+
+    private func start(node: Envoy_Config_Core_V3_Node, rpc: ServerRPC, context: LoopContext) {
+        nodeID = node.id
+        serviceName = node.cluster
+        logger[metadataKey: "node"] = "\(node.id)"
+        logger[metadataKey: "service"] = "\(node.cluster)"
+        logger.info("ads stream opened", metadata: ["mode": "\(machine.mode)"])
+        context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[rpcID] = self
+
+        let loop = rpc.loop
+        let id = rpcID
+        let (watchID, current) = service.store.watch(service: node.cluster) { snapshot in
+            loop.execute { context in
+                guard let handler = context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[id] else { return }
+                handler.deliver(snapshot, context: context)
+            }
+        }
+        self.watchID = watchID
+        if let current { _ = machine.snapshotChanged(current) }
+        requestAdmission(rpc: rpc, context: context)
+    }
+
+    /// Snapshot notifications carry no RPC reference (it is not Sendable); the handler keeps it.
+    private weak var rpcRef: ServerRPC?
+
+    private func deliver(_ snapshot: Snapshot, context: LoopContext) {
+        guard let rpc = rpcRef, !rpc.isClosed else { return }
+        snapshotChanged(snapshot, rpc: rpc)
+    }
+
+    private func requestAdmission(rpc: ServerRPC, context: LoopContext) {
+        rpcRef = rpc
+        if service.admission.tryAdmit() {
+            perform(machine.admit(), on: rpc)
+            return
+        }
+        if !admissionPending { logger.debug("admission deferred") }
+        admissionPending = true
+        _ = context.schedule(after: service.admission.retryAfter) { [weak self, weak rpc] context in
+            guard let self, let rpc, !rpc.isClosed else { return }
+            self.requestAdmission(rpc: rpc, context: context)
+        }
+    }
+
+    private func perform(_ actions: [ADSAction], on rpc: ServerRPC) {
+        for action in actions {
+            switch action {
+            case .send(let response):
+                let bytes =
+                    machine.mode == .stateOfTheWorld
+                    ? ResponseEncoder.stateOfTheWorld(response) : ResponseEncoder.delta(response)
+                rpc.send(bytes)
+                logger.debug(
+                    "sent", metadata: ["type": "\(response.type)", "nonce": "\(response.nonce)", "count": "\(response.resources.count)", "removed": "\(response.removed.count)"])
+            case .nack(let record):
+                service.nacks.record(nodeID: nodeID, service: serviceName ?? "", record)
+                logger.warning(
+                    "nack", metadata: ["type": "\(record.type)", "version": "\(record.versionInfo)", "error": "\(record.errorMessage)"])
+            }
+        }
+    }
+}
