@@ -6,6 +6,7 @@ import Foundation
 import GRPCServer
 import Logging
 import Synchronization
+import Templates
 import XDS
 
 struct Serve: AsyncParsableCommand {
@@ -51,9 +52,13 @@ struct Serve: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "sextant")
 
-        let templates = try TemplateInputs.load(inputs, logger: logger)
+        // A broken template is reported and its service falls back to the default template;
+        // every other service is served as written.
+        let templates = TemplateLoader(defaultsFile: inputs.defaults, servicesDirectory: inputs.templates).load()
+        for error in templates.errors { logger.error("template error", metadata: ["error": "\(error)"]) }
         let store = SnapshotStore()
-        let controlPlane = ControlPlane(store: store, compiler: templates, logger: Logger(label: "sextant.controlplane"))
+        let controlPlane = ControlPlane(
+            store: store, compiler: TemplateCompiler(templates: templates), logger: Logger(label: "sextant.controlplane"))
         let source = FileSource(path: inputs.catalog)
         // Fail fast on a catalog that cannot be read at start: there is nothing good to keep yet.
         do { _ = try source.load() } catch { throw ValidationError("\(error)") }

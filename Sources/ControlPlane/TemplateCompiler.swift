@@ -1,0 +1,24 @@
+import Catalog
+import Templates
+
+/// The templates as the control plane's compiler: every templated service and every catalog
+/// service gets a snapshot (a service without a file gets the default template).
+public struct TemplateCompiler: ServiceCompiler {
+    public let templates: TemplateSet
+    private let compiler: Compiler
+
+    public init(templates: TemplateSet) {
+        self.templates = templates
+        self.compiler = Compiler(defaults: templates.defaults)
+    }
+
+    public func services(in catalog: Catalog) -> Set<String> {
+        Set(templates.templates.keys).union(catalog.services.keys)
+    }
+
+    public func compile(service: String, catalog: Catalog) throws -> ServiceResources {
+        let compiled = compiler.compile(service: service, template: templates.templates[service], catalog: catalog)
+        return ServiceResources(
+            clusters: compiled.clusters, endpoints: compiled.endpoints, listeners: compiled.listeners, routes: compiled.routes)
+    }
+}
