@@ -6,12 +6,14 @@ VENV         := .venv
 PY           := $(VENV)/bin/python
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := libnghttp2-dev libssl-dev zlib1g-dev pkg-config
+TEST_APT     := protobuf-compiler libprotobuf-dev
 SWIFT_FLAGS  := -Xswiftc -warnings-as-errors
 XDS          ?= 127.0.0.1:18000
 
 .PHONY: deps deps-apt deps-py build test test-unit test-integration run protos check-protos bench clean
 
 deps: deps-apt deps-py
+	@$(MAKE) --no-print-directory deps-apt APT_PACKAGES="$(TEST_APT)"
 
 # Installs the C libraries Sextant links against, only when one is missing.
 deps-apt:
