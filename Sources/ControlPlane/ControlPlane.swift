@@ -1,13 +1,14 @@
 import Catalog
 import Logging
 import Synchronization
+import Templates
 import XDS
 
 /// Turns one catalog into every service's resources. Pure: no I/O (the Templates compiler).
 public protocol ServiceCompiler: Sendable {
     /// The services to compile for a catalog (every templated service, every catalog service).
     func services(in catalog: Catalog) -> Set<String>
-    func compile(service: String, catalog: Catalog) throws -> ServiceResources
+    func compile(service: String, catalog: Catalog) throws -> CompiledService
 }
 
 /// Wires the catalog source to the snapshot store: compile, encode once, check, publish.

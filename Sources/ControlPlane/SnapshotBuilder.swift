@@ -1,24 +1,7 @@
 import EnvoyAPI
 import SwiftProtobuf
+import Templates
 import XDS
-
-/// The typed resources one service's sidecars receive, as the compiler produced them.
-public struct ServiceResources: Sendable {
-    public var clusters: [Envoy_Config_Cluster_V3_Cluster]
-    public var endpoints: [Envoy_Config_Endpoint_V3_ClusterLoadAssignment]
-    public var listeners: [Envoy_Config_Listener_V3_Listener]
-    public var routes: [Envoy_Config_Route_V3_RouteConfiguration]
-
-    public init(
-        clusters: [Envoy_Config_Cluster_V3_Cluster], endpoints: [Envoy_Config_Endpoint_V3_ClusterLoadAssignment],
-        listeners: [Envoy_Config_Listener_V3_Listener], routes: [Envoy_Config_Route_V3_RouteConfiguration]
-    ) {
-        self.clusters = clusters
-        self.endpoints = endpoints
-        self.listeners = listeners
-        self.routes = routes
-    }
-}
 
 /// Encodes compiled resources once and turns them into a consistent `Snapshot`.
 ///
@@ -35,11 +18,11 @@ public struct SnapshotBuilder: Sendable {
 
     public init() {}
 
-    /// - Throws: `Inconsistency` when a route names a missing cluster, an EDS cluster has no
-    ///   assignment or a listener names a missing route configuration (invariant 1); or a
-    ///   `Snapshot.Failure` for a duplicate name.
-    public mutating func build(service: String, _ resources: ServiceResources) throws -> Snapshot {
-        let problems = Self.consistencyProblems(resources)
+    /// - Throws: `Inconsistency` when the compiled resources break invariant 1 (a route names a
+    ///   missing cluster, an EDS cluster has no assignment, a listener names a missing route
+    ///   configuration, a name is used twice); see `CompiledService.consistencyProblems()`.
+    public mutating func build(service: String, _ resources: CompiledService) throws -> Snapshot {
+        let problems = resources.consistencyProblems()
         guard problems.isEmpty else { throw Inconsistency(service: service, problems: problems) }
         var encoded: [EncodedResource] = []
         var endpointNames: [String: String] = [:]

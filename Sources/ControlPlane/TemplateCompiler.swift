@@ -16,9 +16,7 @@ public struct TemplateCompiler: ServiceCompiler {
         Set(templates.templates.keys).union(catalog.services.keys)
     }
 
-    public func compile(service: String, catalog: Catalog) throws -> ServiceResources {
-        let compiled = compiler.compile(service: service, template: templates.templates[service], catalog: catalog)
-        return ServiceResources(
-            clusters: compiled.clusters, endpoints: compiled.endpoints, listeners: compiled.listeners, routes: compiled.routes)
+    public func compile(service: String, catalog: Catalog) throws -> CompiledService {
+        compiler.compile(service: service, template: templates.templates[service], catalog: catalog)
     }
 }

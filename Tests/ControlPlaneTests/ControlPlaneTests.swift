@@ -26,7 +26,7 @@ private struct FailingFor: ServiceCompiler {
     let failing: String
     struct Broken: Error {}
     func services(in catalog: Catalog) -> Set<String> { inner.services(in: catalog) }
-    func compile(service: String, catalog: Catalog) throws -> ServiceResources {
+    func compile(service: String, catalog: Catalog) throws -> CompiledService {
         if service == failing { throw Broken() }
         return try inner.compile(service: service, catalog: catalog)
     }
@@ -94,15 +94,9 @@ private struct FailingFor: ServiceCompiler {
         eds.name = "payments"
         eds.type = .eds
         var builder = SnapshotBuilder()
-        #expect(throws: SnapshotBuilder.Inconsistency.self) {
-            try builder.build(service: "s", ServiceResources(clusters: [eds], endpoints: [], listeners: [], routes: [route]))
-        }
-        let problems = SnapshotBuilder.consistencyProblems(
-            ServiceResources(clusters: [eds], endpoints: [], listeners: [], routes: [route]))
-        #expect(problems.sorted() == [
-            "EDS cluster 'payments' has no load assignment",
-            "route configuration 'outbound' names missing cluster 'ghost'",
-        ])
+        let broken = CompiledService(service: "s", clusters: [eds], routes: [route])
+        #expect(throws: SnapshotBuilder.Inconsistency.self) { try builder.build(service: "s", broken) }
+        #expect(broken.consistencyProblems().count == 2)
     }
 
     @Test func aNodeOfAnUnknownServiceIsCompiledOnDemand() async throws {

@@ -1,0 +1,174 @@
+import Catalog
+import Foundation
+
+/// The YAML formats of `defaults.yaml` and `services/<service>.yaml`.
+///
+/// `services/<service>.yaml`:
+/// ```yaml
+/// service: frontend            # required; must match the file name
+/// inbound:                     # optional; no inbound listener without it
+///   port: 18080                # the application's port on 127.0.0.1
+///   protocol: http1            # optional: http1 | http2 | grpc (default: defaults' protocol)
+/// dependencies:                # optional: the services this one calls
+///   - name: payments
+///     protocol: grpc           # optional
+///     timeout: 2s              # optional route timeout (default: defaults' routes.timeout)
+/// ```
+///
+/// `defaults.yaml` (every field optional; the values shown are the built-in ones):
+/// ```yaml
+/// listeners:
+///   address: 127.0.0.1
+///   outbound_port: 15001
+///   inbound_port: 15006        # null: no inbound listeners at all
+/// clusters:
+///   connect_timeout: 1s
+/// routes:
+///   timeout: 15s               # 0s: no timeout
+/// passthrough: true            # undeclared destinations go to the ORIGINAL_DST cluster
+/// protocol: http1
+/// default_template:            # used for a node.cluster that has no services/<name>.yaml
+///   inbound: null              # e.g. {port: 8080, protocol: http1}
+/// ```
+/// Durations are written `250ms`, `2s`, `1.5s`, `1m`. Unknown fields are errors.
+public enum TemplateFormat {
+    static let templateFields = ["service", "inbound", "dependencies"]
+    static let inboundFields = ["port", "protocol"]
+    static let dependencyFields = ["name", "protocol", "timeout"]
+    static let defaultsFields = ["listeners", "clusters", "routes", "passthrough", "protocol", "default_template"]
+    static let listenersFields = ["address", "outbound_port", "inbound_port"]
+    static let clustersFields = ["connect_timeout"]
+    static let routesFields = ["timeout"]
+    static let defaultTemplateFields = ["inbound"]
+    static let portExpectation = "an integer 1-65535"
+
+    /// Parses one service template. `file` names the file in errors, and its base name (without
+    /// `.yaml`/`.yml`) must equal `service`.
+    /// - Returns: the template when the file has no errors, and every error found.
+    public static func parseTemplate(yaml: String, file: String) -> (ServiceTemplate?, [TemplateError]) {
+        let document = YAMLDocument(yaml: yaml, file: file)
+        let template = document.root.flatMap { parseTemplate($0, file: file) }
+        return document.errors.isEmpty ? (template, []) : (nil, document.errors)
+    }
+
+    /// Parses `defaults.yaml`.
+    /// - Returns: the defaults when the file has no errors, and every error found.
+    public static func parseDefaults(yaml: String, file: String) -> (Defaults?, [TemplateError]) {
+        let document = YAMLDocument(yaml: yaml, file: file)
+        let defaults = document.root.flatMap(parseDefaults)
+        return document.errors.isEmpty ? (defaults, []) : (nil, document.errors)
+    }
+
+    private static func parseTemplate(_ root: YAMLValue, file: String) -> ServiceTemplate? {
+        guard let fields = root.mapping(fields: templateFields) else { return nil }
+        let serviceValue = fields.required("service")
+        let service = serviceValue?.name()
+        if let service, let serviceValue {
+            let base = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            if base != service {
+                serviceValue.fail("service '\(service)' must be defined in a file named \(service).yaml, not \(base)")
+            }
+        }
+        let inbound = fields["inbound"].map(parseInbound)
+        var dependencies: [Dependency] = []
+        var firstIndex: [String: Int] = [:]
+        for (index, element) in (fields["dependencies"]?.sequence() ?? []).enumerated() {
+            guard let dependency = parseDependency(element) else { continue }
+            if let first = firstIndex[dependency.name.lowercased()] {
+                element.fail("duplicate dependency '\(dependency.name)' (first listed as dependencies[\(first)])")
+                continue
+            }
+            if let first = Self.domainClash(dependency.name, firstIndex) {
+                element.fail(
+                    "dependency '\(dependency.name)' would share route domains with dependencies[\(first)] "
+                        + "(names are matched case-insensitively, with and without '.service.consul')")
+                continue
+            }
+            firstIndex[dependency.name.lowercased()] = index
+            dependencies.append(dependency)
+        }
+        guard let service, inbound != .some(nil) else { return nil }
+        return ServiceTemplate(service: service, inbound: inbound ?? nil, dependencies: dependencies, file: file)
+    }
+
+    /// The index of an earlier dependency whose outbound domains overlap this one's: `a` and
+    /// `a.service.consul` both claim `a.service.consul`.
+    private static func domainClash(_ name: String, _ earlier: [String: Int]) -> Int? {
+        let lowered = name.lowercased()
+        let suffix = ".service.consul"
+        if lowered.hasSuffix(suffix), let index = earlier[String(lowered.dropLast(suffix.count))] { return index }
+        return earlier[lowered + suffix]
+    }
+
+    private static func parseInbound(_ value: YAMLValue) -> Inbound? {
+        guard let fields = value.mapping(fields: inboundFields) else { return nil }
+        let port = fields.required("port")?.integer(in: 1...65535, expected: portExpectation)
+        let proto = fields["protocol"].map { $0.oneOf(ServiceProtocol.self) }
+        guard let port, proto != .some(nil) else { return nil }
+        return Inbound(port: port, protocol: proto ?? nil)
+    }
+
+    private static func parseDependency(_ value: YAMLValue) -> Dependency? {
+        guard let fields = value.mapping(fields: dependencyFields) else { return nil }
+        let nameValue = fields.required("name")
+        var name = nameValue?.name()
+        if let nameValue, let chosen = name, ServiceTemplate.reservedNames.contains(chosen) {
+            let reserved = ServiceTemplate.reservedNames.sorted().joined(separator: ", ")
+            nameValue.fail("'\(chosen)' is reserved for generated resources (\(reserved))")
+            name = nil
+        }
+        let proto = fields["protocol"].map { $0.oneOf(ServiceProtocol.self) }
+        let timeout = fields["timeout"].map { $0.duration() }
+        guard let name, proto != .some(nil), timeout != .some(nil) else { return nil }
+        return Dependency(name: name, protocol: proto ?? nil, timeout: timeout ?? nil)
+    }
+
+    private static func parseDefaults(_ root: YAMLValue) -> Defaults? {
+        var defaults = Defaults()
+        guard let fields = root.mapping(fields: defaultsFields) else { return nil }
+        if let listeners = fields["listeners"]?.mapping(fields: listenersFields) {
+            if let value = listeners["address"], let address = value.string() {
+                if CatalogFile.isIPv4(address) || CatalogFile.isIPv6(address) {
+                    defaults.listenerAddress = address
+                } else {
+                    value.fail("expected an IPv4 or IPv6 address, found '\(address)'")
+                }
+            }
+            if let port = listeners["outbound_port"]?.integer(in: 1...65535, expected: portExpectation) {
+                defaults.outboundPort = port
+            }
+            if listeners.contains("inbound_port") {
+                if let value = listeners["inbound_port"] {
+                    if let port = value.integer(in: 1...65535, expected: portExpectation + " or null") {
+                        defaults.inboundPort = port
+                        if port == defaults.outboundPort {
+                            value.fail("inbound_port must differ from outbound_port (\(port))")
+                        }
+                    }
+                } else {
+                    defaults.inboundPort = nil
+                }
+            }
+        }
+        if let timeout = fields["clusters"]?.mapping(fields: clustersFields)?["connect_timeout"]?.duration(
+            minimum: .nanoseconds(1))
+        {
+            defaults.connectTimeout = timeout
+        }
+        if let timeout = fields["routes"]?.mapping(fields: routesFields)?["timeout"]?.duration() {
+            defaults.routeTimeout = timeout
+        }
+        if let passthrough = fields["passthrough"]?.bool() {
+            defaults.passthrough = passthrough
+        }
+        if let proto = fields["protocol"]?.oneOf(ServiceProtocol.self) {
+            defaults.protocol = proto
+        }
+        if let template = fields["default_template"]?.mapping(fields: defaultTemplateFields),
+            let inbound = template["inbound"]
+        {
+            defaults.defaultInbound = parseInbound(inbound)
+        }
+        return defaults
+    }
+}
