@@ -51,7 +51,10 @@ let package = Package(
             ]),
         .target(
             name: "Templates",
-            dependencies: ["Catalog", "EnvoyAPI", .product(name: "Yams", package: "Yams")]),
+            dependencies: [
+                "Catalog", "EnvoyAPI", .product(name: "Yams", package: "Yams"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
         .target(
             name: "ControlPlane",
             dependencies: [
@@ -71,7 +74,10 @@ let package = Package(
         .testTarget(name: "GRPCServerTests", dependencies: ["GRPCServer", "SystemIO", "CNGHTTP2"]),
         .testTarget(name: "XDSTests", dependencies: ["XDS", "EnvoyAPI"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
-        .testTarget(name: "TemplatesTests", dependencies: ["Templates", "Catalog", "EnvoyAPI"]),
+        .testTarget(
+            name: "TemplatesTests",
+            dependencies: ["Templates", "Catalog", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "XDS", "Catalog", "Templates"]),
+        .testTarget(name: "SextantCLITests", dependencies: ["SextantCLI", "Templates", "Catalog", "EnvoyAPI"]),
     ]
 )
