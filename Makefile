@@ -37,14 +37,14 @@ build: deps-apt
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build
-	SEXTANT_BIN=$$($(SWIFT) build --show-bin-path)/sextant $(PY) -m pytest -q Tests/Integration
+	SEXTANT_REQUIRE=1 SEXTANT_BIN=$$($(SWIFT) build --show-bin-path)/sextant $(PY) -m pytest -q Tests/Integration
 
 test-unit: deps-apt
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build
 
 test-integration: deps build
-	SEXTANT_BIN=$$($(SWIFT) build --show-bin-path)/sextant $(PY) -m pytest -q Tests/Integration
+	SEXTANT_REQUIRE=1 SEXTANT_BIN=$$($(SWIFT) build --show-bin-path)/sextant $(PY) -m pytest -q Tests/Integration
 
 # Serves the embedded default catalog and templates in Config/.
 run: deps-apt

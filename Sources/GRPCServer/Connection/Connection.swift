@@ -215,8 +215,14 @@ final class Connection {
         }
         guard state != .closed else { return }
         if !quiet { scheduleFlush() }  // more events are pending: continue after other connections
-        if state == .draining && rpcs.isEmpty && writeBuffer.count == writeOffset && !session.wantsWrite {
+        let drained = writeBuffer.count == writeOffset && !session.wantsWrite
+        if state == .draining && rpcs.isEmpty && drained {
             close(reason: "drained")
+        } else if drained && !session.wantsRead && state != .handshaking {
+            // nghttp2 handled a connection error itself (GOAWAY queued, now sent) without failing
+            // mem_recv: it wants neither to read nor to write, so the connection is over
+            // (RFC 9113 §5.4.1: close the TCP connection after GOAWAY for a connection error).
+            close(reason: "session terminated")
         }
     }
 

@@ -1,0 +1,1 @@
+"""Support code for Sextant's integration tests (real Envoy, gRPC's xDS client, raw HTTP/2)."""

@@ -1,0 +1,121 @@
+"""The standard scenario: service `frontend` (one Envoy sidecar) depends on `payments`.
+
+catalog:   frontend -> [frontend-app], payments -> [payments-0..n-1], ledger -> [ledger-0]
+templates: frontend (http, depends on payments), payments (http), ledger (http, nobody's dependency)
+"""
+
+import http.client
+import threading
+import time
+
+from .config import ZONE, Instance
+from .fleet import Fleet
+from .util import free_port, wait_for
+
+UPDATE_BOUND = 5.0  # seconds an ordinary catalog change may take to reach Envoy
+
+
+def http_get(port: int, host: str, headers: dict | None = None, path: str = "/",
+             timeout: float = 5.0) -> tuple[int, str, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": host, **(headers or {})})
+        response = conn.getresponse()
+        body = response.read().decode("utf-8", "replace")
+        return response.status, body, {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+
+
+class Mesh:
+    def __init__(self, fleet: Fleet, delta: bool = False, payments: int = 3, zone: str = ZONE):
+        self.fleet = fleet
+        self.zone = zone
+        self.config = fleet.config()
+        self.app = fleet.http_backends("frontend-app")[0]
+        self.payments = fleet.http_backends(*[f"payments-{i}" for i in range(payments)])
+        self.ledger = fleet.http_backends("ledger-0")[0]
+        c = self.config
+        c.write_service("frontend", self.app.port, "http1", ["payments"])
+        c.write_service("payments", self.payments[0].port, "http1", [])
+        c.write_service("ledger", self.ledger.port, "http1", [])
+        c.catalog = {
+            "frontend": [Instance(self.app.port, zone=zone)],
+            "payments": [Instance(b.port, zone=zone) for b in self.payments],
+            "ledger": [Instance(self.ledger.port, zone=zone)],
+        }
+        c.write_catalog()
+        self.sextant = fleet.sextant(c)
+        self.envoy = fleet.envoy(self.sextant.xds_port, "frontend", zone, delta=delta)
+        self.envoy.wait_synced()
+        self.wait_hosts("payments", c.hostports("payments"))
+
+    # -- traffic -----------------------------------------------------------------------
+
+    def get(self, host: str, headers: dict | None = None) -> tuple[int, str, dict]:
+        return http_get(self.config.outbound_port, host, headers)
+
+    def spread(self, host: str, requests: int, headers: dict | None = None) -> dict[str, int]:
+        """Send `requests` requests through the outbound listener; count answers by body."""
+        answers: dict[str, int] = {}
+        for _ in range(requests):
+            status, body, _ = self.get(host, headers)
+            key = body if status == 200 else f"HTTP {status}: {body[:80]}"
+            answers[key] = answers.get(key, 0) + 1
+        return answers
+
+    # -- Envoy state -------------------------------------------------------------------
+
+    def wait_hosts(self, cluster: str, expected: set[str], timeout: float = UPDATE_BOUND) -> float:
+        """Wait until Envoy holds exactly `expected` for `cluster`; return the seconds it took."""
+        started = time.monotonic()
+        wait_for(lambda: self.envoy.cluster_hosts(cluster) == expected, timeout, interval=0.02,
+                 what=f"Envoy's {cluster} hosts to become {sorted(expected)}")
+        return time.monotonic() - started
+
+    def eds_successes(self, cluster: str = "payments") -> int:
+        return self.envoy.stats().get(f"cluster.{cluster}.update_success", 0)
+
+    def add_unreachable_payments_instance(self) -> tuple[str, float]:
+        """Grow `payments` by an instance nobody listens on; wait for Envoy to see it.
+
+        Growth is never held by Sextant's shrink safeguards, so this is the probe used to
+        show that updates still flow. Returns (host:port, seconds until Envoy had it).
+        """
+        before = self.eds_successes()
+        instance = Instance(free_port(), zone=self.zone)
+        self.config.add_instance("payments", instance)
+        took = self.wait_hosts("payments", self.config.hostports("payments"))
+        assert self.eds_successes() > before, "Envoy's EDS update_success did not increase"
+        return instance.hostport, took
+
+
+class ConnectionWatch:
+    """Samples Envoy's control_plane.connected_state every ~20 ms in a thread; records any drop."""
+
+    def __init__(self, envoy):
+        self.envoy = envoy
+        self.samples = 0
+        self.drops: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="connection-watch")
+
+    def _run(self):
+        started = time.monotonic()
+        while not self._stop.wait(0.02):
+            try:
+                state = self.envoy.stat("control_plane.connected_state")
+            except (OSError, http.client.HTTPException):
+                continue
+            self.samples += 1
+            if state != 1:
+                self.drops.append(round(time.monotonic() - started, 3))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return False
