@@ -107,13 +107,13 @@ def wire_problems(message, path: str = "") -> list[str]:
 class ADSStream:
     """One ADS stream: send() requests, recv() responses (bounded waits), close()."""
 
-    def __init__(self, port: int, delta: bool = False, timeout: float = 60.0):
+    def __init__(self, port: int, delta: bool = False, timeout: float = 60.0, method: str | None = None):
         self.delta = delta
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         request_type = DeltaDiscoveryRequest if delta else DiscoveryRequest
         response_type = DeltaDiscoveryResponse if delta else DiscoveryResponse
         method = self.channel.stream_stream(
-            DELTA_METHOD if delta else SOTW_METHOD,
+            method or (DELTA_METHOD if delta else SOTW_METHOD),
             request_serializer=request_type.SerializeToString,
             response_deserializer=response_type.FromString)
         self._requests: queue.Queue = queue.Queue()
