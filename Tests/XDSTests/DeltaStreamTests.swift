@@ -2,10 +2,7 @@ import Testing
 @testable import XDS
 
 @Suite struct DeltaStreamTests {
-    let v1 = snap(
-        res(.cluster, "payments"), res(.cluster, "catalog"),
-        res(.endpoint, "payments"), res(.endpoint, "catalog"),
-        res(.listener, "outbound"), res(.route, "outbound"))
+    let v1 = baseline
 
     func started() -> ADSStreamMachine {
         var m = ADSStreamMachine(mode: .delta)

@@ -28,3 +28,9 @@ func ack(_ response: XDSResponse?, names: [String] = []) -> XDSRequest {
 func deltaAck(_ response: XDSResponse?) -> XDSRequest {
     XDSRequest(type: response!.type, responseNonce: response!.nonce)
 }
+
+/// Two EDS clusters with their endpoints, one listener and its route: what most tests start from.
+let baseline = snap(
+    res(.cluster, "payments"), res(.cluster, "catalog"),
+    res(.endpoint, "payments"), res(.endpoint, "catalog"),
+    res(.listener, "outbound"), res(.route, "outbound"))

@@ -2,10 +2,7 @@ import Testing
 @testable import XDS
 
 @Suite struct SotWStreamTests {
-    let v1 = snap(
-        res(.cluster, "payments"), res(.cluster, "catalog"),
-        res(.endpoint, "payments"), res(.endpoint, "catalog"),
-        res(.listener, "outbound"), res(.route, "outbound"))
+    let v1 = baseline
 
     /// Drives an Envoy-like client through the initial sync and returns the machine.
     func synced() -> ADSStreamMachine {
