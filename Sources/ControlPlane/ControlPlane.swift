@@ -11,56 +11,108 @@ public protocol ServiceCompiler: Sendable {
     func compile(service: String, catalog: Catalog) throws -> CompiledService
 }
 
-/// Wires the catalog source to the snapshot store: compile, encode once, check, publish.
+/// Wires the catalog source to the snapshot store: safeguards, compile, encode once, check,
+/// publish, and keep the accepted catalog on disk.
 ///
-/// Nothing is published before the first good catalog (streams wait rather than receive empty
-/// sets). A service whose compile fails keeps its last good snapshot while the others move on
-/// (invariant 7). A source failure changes nothing: the last good catalog stays in place.
+/// Nothing is published before the first catalog (streams wait rather than receive empty
+/// sets); with a last-known-good state it is published at once on start. A service whose
+/// compile fails keeps its last good snapshot while the others move on (invariant 7). A source
+/// failure changes nothing: the last good catalog stays in place.
 public final class ControlPlane: Sendable {
+    /// What an operator sees: holds, freeze, readiness.
+    public struct Status: Sendable {
+        public let holds: [Hold]
+        public let freeze: Freeze?
+        public let ready: Bool
+        public let synced: Bool
+        public let services: Int
+    }
+
     private struct State {
-        var catalog: Catalog?
+        var candidate: Catalog?
+        var served: Catalog?
+        var safeguards: Safeguards
         var builder = SnapshotBuilder()
         var requested: Set<String> = []
+        var synced = false
     }
 
     private let store: SnapshotStore
     private let compiler: any ServiceCompiler
+    private let lastKnownGood: LastKnownGood?
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    public init(store: SnapshotStore, compiler: any ServiceCompiler, logger: Logger) {
+    public init(
+        store: SnapshotStore, compiler: any ServiceCompiler, policy: SafeguardPolicy = SafeguardPolicy(),
+        lastKnownGood: LastKnownGood? = nil, logger: Logger
+    ) {
         self.store = store
         self.compiler = compiler
+        self.lastKnownGood = lastKnownGood
         self.logger = logger
+        self.state = Mutex(State(safeguards: Safeguards(policy: policy)))
         store.onServiceRequested { [weak self] service in
             // Called on an event-loop thread: compile elsewhere.
             Task { self?.serviceRequested(service) }
         }
     }
 
-    /// Consumes catalog events until the stream ends or the task is cancelled.
+    /// Serves the last-known-good catalog from disk at once, if there is a sound one; it is the
+    /// baseline the first catalog from the source is guarded against.
+    @discardableResult
+    public func restoreLastKnownGood() -> Bool {
+        guard let lastKnownGood else { return false }
+        let catalog: Catalog
+        do {
+            guard let stored = try lastKnownGood.load() else { return false }
+            catalog = stored
+        } catch {
+            logger.error("last-known-good state ignored", metadata: ["error": "\(error)"])
+            return false
+        }
+        let snapshots = state.withLock { s -> [Snapshot] in
+            s.safeguards = Safeguards(policy: s.safeguards.policy, lastKnownGood: catalog)
+            s.served = catalog
+            return compileAll(catalog, &s)
+        }
+        store.publish(snapshots)
+        logger.notice("serving last-known-good state", metadata: ["path": "\(lastKnownGood.path)", "services": "\(catalog.services.count)"])
+        return true
+    }
+
+    /// Consumes catalog events until the stream ends or the task is cancelled; meanwhile
+    /// confirms held changes whose confirmation period has passed.
     public func run(_ events: AsyncStream<CatalogEvent>) async {
-        for await event in events {
-            switch event {
-            case .updated(let catalog):
-                apply(catalog)
-            case .failed(let errors):
-                logger.error("catalog source failed; keeping the last good catalog", metadata: ["errors": "\(errors)"])
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    tick(now: .now)
+                }
             }
+            for await event in events {
+                switch event {
+                case .updated(let catalog):
+                    apply(catalog)
+                case .failed(let errors):
+                    logger.error("catalog source failed; keeping the last good catalog", metadata: ["errors": "\(errors)"])
+                }
+            }
+            group.cancelAll()
         }
     }
 
-    /// Compiles and publishes every service for `catalog`. Returns the services that changed.
+    /// Guards, compiles and publishes `candidate`. Returns the services whose snapshot changed.
     @discardableResult
-    public func apply(_ catalog: Catalog) -> [String] {
+    public func apply(_ candidate: Catalog, now: ContinuousClock.Instant = .now) -> [String] {
         let start = ContinuousClock.now
-        let snapshots = state.withLock { s -> [Snapshot] in
-            s.catalog = catalog
-            let services = compiler.services(in: catalog).union(s.requested).union(store.watchedServices)
-            let built = services.sorted().compactMap { build($0, catalog, &s.builder) }
-            s.builder.retainOnly(built + services.compactMap { store.snapshot(for: $0) })
-            return built
+        let snapshots = state.withLock { s -> [Snapshot]? in
+            s.candidate = candidate
+            s.synced = true
+            return evaluate(&s, now: now)
         }
+        guard let snapshots else { return [] }
         let changed = store.publish(snapshots)
         logger.info(
             "catalog applied",
@@ -71,14 +123,78 @@ public final class ControlPlane: Sendable {
         return changed
     }
 
-    /// A node asked for a service with no snapshot: compile it against the current catalog.
+    /// Re-evaluates the last candidate when a hold's confirmation period is due.
+    public func tick(now: ContinuousClock.Instant) {
+        let snapshots = state.withLock { s -> [Snapshot]? in
+            guard let deadline = s.safeguards.nextDeadline, deadline <= now else { return nil }
+            return evaluate(&s, now: now)
+        }
+        if let snapshots { store.publish(snapshots) }
+    }
+
+    /// An operator accepts the held change of one service.
+    public func release(service: String) {
+        let snapshots = state.withLock { s -> [Snapshot]? in
+            s.safeguards.release(service: service)
+            return evaluate(&s, now: .now)
+        }
+        logger.notice("operator released a hold", metadata: ["service": "\(service)"])
+        if let snapshots { store.publish(snapshots) }
+    }
+
+    /// An operator accepts every held change and lifts a freeze.
+    public func releaseAll() {
+        let snapshots = state.withLock { s -> [Snapshot]? in
+            s.safeguards.releaseEverything()
+            return evaluate(&s, now: .now)
+        }
+        logger.notice("operator released every hold")
+        if let snapshots { store.publish(snapshots) }
+    }
+
+    public var status: Status {
+        state.withLock { s in
+            Status(
+                holds: s.safeguards.holds.values.sorted { $0.service < $1.service }, freeze: s.safeguards.freeze,
+                ready: s.served != nil, synced: s.synced, services: s.served?.services.count ?? 0)
+        }
+    }
+
+    /// A node asked for a service with no snapshot: compile it against the served catalog.
     func serviceRequested(_ service: String) {
         let snapshot = state.withLock { s -> Snapshot? in
             s.requested.insert(service)
-            guard let catalog = s.catalog else { return nil }
+            guard let catalog = s.served else { return nil }
             return build(service, catalog, &s.builder)
         }
         if let snapshot { store.publish([snapshot]) }
+    }
+
+    // MARK: - Under the lock
+
+    /// Runs the safeguards on the candidate; when the served catalog changes, compiles every
+    /// service and saves the new catalog as last-known-good. Returns nil when nothing changed.
+    private func evaluate(_ s: inout State, now: ContinuousClock.Instant) -> [Snapshot]? {
+        guard let candidate = s.candidate else { return nil }
+        let holdsBefore = s.safeguards.holds
+        let frozenBefore = s.safeguards.freeze != nil
+        let served = s.safeguards.evaluate(candidate, now: now)
+        report(holdsBefore, s.safeguards.holds, frozenBefore, s.safeguards.freeze)
+        if served == s.served { return [] }
+        s.served = served
+        if let lastKnownGood {
+            do { try lastKnownGood.save(served) } catch {
+                logger.error("could not save last-known-good state", metadata: ["error": "\(error)"])
+            }
+        }
+        return compileAll(served, &s)
+    }
+
+    private func compileAll(_ catalog: Catalog, _ s: inout State) -> [Snapshot] {
+        let services = compiler.services(in: catalog).union(s.requested).union(store.watchedServices)
+        let built = services.sorted().compactMap { build($0, catalog, &s.builder) }
+        s.builder.retainOnly(built + services.compactMap { store.snapshot(for: $0) })
+        return built
     }
 
     private func build(_ service: String, _ catalog: Catalog, _ builder: inout SnapshotBuilder) -> Snapshot? {
@@ -89,6 +205,21 @@ public final class ControlPlane: Sendable {
                 "compile failed; the service keeps its last good snapshot",
                 metadata: ["service": "\(service)", "error": "\(error)"])
             return nil
+        }
+    }
+
+    private func report(_ before: [String: Hold], _ after: [String: Hold], _ frozenBefore: Bool, _ freeze: Freeze?) {
+        for (name, hold) in after where before[name]?.kind != hold.kind {
+            logger.warning(
+                "safeguard hold", metadata: ["service": "\(name)", "kind": "\(hold.kind)", "reason": "\(hold.reason)"])
+        }
+        for name in before.keys where after[name] == nil {
+            logger.notice("safeguard hold ended", metadata: ["service": "\(name)"])
+        }
+        if let freeze, !frozenBefore {
+            logger.critical("catalog frozen at last-known-good: the source looks broken", metadata: ["reason": "\(freeze.reason)"])
+        } else if freeze == nil && frozenBefore {
+            logger.notice("catalog freeze lifted")
         }
     }
 }

@@ -1,0 +1,131 @@
+import Catalog
+import Foundation
+import XDS
+
+/// The last accepted catalog on disk, so a restart serves it at once instead of nothing.
+///
+/// Format: one header line `sextant-lkg 1 <length> <hash>` then the JSON body. Writes are
+/// atomic (temporary file, fsync, rename, fsync of the folder); a file whose length or hash
+/// does not match (truncated, torn, edited) is reported and ignored, never served.
+public struct LastKnownGood: Sendable {
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case corrupt(path: String, reason: String)
+        case io(path: String, reason: String)
+        public var description: String {
+            switch self {
+            case .corrupt(let path, let reason): return "\(path): corrupt last-known-good state ignored: \(reason)"
+            case .io(let path, let reason): return "\(path): \(reason)"
+            }
+        }
+    }
+
+    public let path: String
+
+    public init(directory: String) {
+        self.path = (directory as NSString).appendingPathComponent("catalog.lkg")
+    }
+
+    /// - Returns: nil when there is no state yet.
+    /// - Throws: `Failure.corrupt` for a file that fails its checks.
+    public func load() throws(Failure) -> Catalog? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let bytes = [UInt8](data)
+        guard let newline = bytes.firstIndex(of: 0x0A) else { throw .corrupt(path: path, reason: "no header") }
+        let header = String(decoding: bytes[..<newline], as: UTF8.self).split(separator: " ")
+        let body = Array(bytes[(newline + 1)...])
+        guard header.count == 4, header[0] == "sextant-lkg", header[1] == "1" else {
+            throw .corrupt(path: path, reason: "unknown header")
+        }
+        guard Int(header[2]) == body.count else {
+            throw .corrupt(path: path, reason: "length \(body.count), header says \(header[2])")
+        }
+        guard ContentHash.hex(of: body) == header[3] else { throw .corrupt(path: path, reason: "checksum mismatch") }
+        do {
+            return try JSONDecoder().decode(StoredCatalog.self, from: Data(body)).catalog
+        } catch {
+            throw .corrupt(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Writes `catalog` atomically.
+    public func save(_ catalog: Catalog) throws(Failure) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body: [UInt8]
+        do { body = [UInt8](try encoder.encode(StoredCatalog(catalog))) } catch { throw .io(path: path, reason: "\(error)") }
+        let file = Array("sextant-lkg 1 \(body.count) \(ContentHash.hex(of: body))\n".utf8) + body
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = path + ".tmp"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .io(path: directory, reason: "\(error)")
+        }
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: temporary, reason: String(cString: strerror(errno))) }
+        var written = 0
+        while written < file.count {
+            let n = file.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                throw .io(path: temporary, reason: reason)
+            }
+            written += n
+        }
+        guard fsync(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .io(path: temporary, reason: "fsync: \(reason)")
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else { throw .io(path: path, reason: "rename: \(String(cString: strerror(errno)))") }
+        // The rename itself must reach the disk: fsync the folder.
+        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 {
+            _ = fsync(dirFD)
+            close(dirFD)
+        }
+    }
+}
+
+/// The stored shape of a catalog (the model types stay free of Codable).
+private struct StoredCatalog: Codable {
+    struct StoredInstance: Codable {
+        var id, address: String
+        var port: Int
+        var zone, region: String?
+        var health: String
+        var weight: UInt32
+    }
+    var services: [String: [StoredInstance]]
+
+    init(_ catalog: Catalog) {
+        services = catalog.services.mapValues { service in
+            service.instances.map {
+                StoredInstance(
+                    id: $0.id, address: $0.address, port: $0.port, zone: $0.zone, region: $0.region,
+                    health: $0.health.rawValue, weight: $0.weight)
+            }
+        }
+    }
+
+    var catalog: Catalog {
+        get throws {
+            Catalog(
+                try services.map { name, instances in
+                    CatalogService(
+                        name: name,
+                        instances: try instances.map { stored in
+                            guard let health = Health(rawValue: stored.health) else {
+                                throw LastKnownGood.Failure.corrupt(path: "", reason: "unknown health '\(stored.health)'")
+                            }
+                            return Instance(
+                                id: stored.id, address: stored.address, port: stored.port, zone: stored.zone,
+                                region: stored.region, health: health, weight: stored.weight)
+                        })
+                })
+        }
+    }
+}

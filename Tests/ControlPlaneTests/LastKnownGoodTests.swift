@@ -1,0 +1,88 @@
+import Catalog
+import Foundation
+import Logging
+import Templates
+import Testing
+@testable import ControlPlane
+@testable import XDS
+
+private func temporaryDirectory() -> String {
+    let path = NSTemporaryDirectory() + "sextant-lkg-\(UUID().uuidString)"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+private let catalog = Catalog([
+    CatalogService(
+        name: "payments",
+        instances: [
+            Instance(address: "127.0.0.1", port: 18081, zone: "zone-a", region: "r1", health: .degraded, weight: 3),
+            Instance(id: "p-2", address: "127.0.0.2", port: 18082),
+        ]),
+    CatalogService(name: "empty", instances: []),
+])
+
+@Suite struct LastKnownGoodTests {
+    @Test func roundTrip() throws {
+        let state = LastKnownGood(directory: temporaryDirectory())
+        #expect(try state.load() == nil)
+        try state.save(catalog)
+        #expect(try state.load() == catalog)
+    }
+
+    @Test(arguments: ["truncated", "edited", "garbage", "empty"])
+    func aDamagedFileIsDetectedAndIgnored(_ damage: String) throws {
+        let state = LastKnownGood(directory: temporaryDirectory())
+        try state.save(catalog)
+        var bytes = [UInt8](FileManager.default.contents(atPath: state.path)!)
+        switch damage {
+        case "truncated": bytes.removeLast(bytes.count / 3)
+        case "edited": bytes[bytes.count - 20] ^= 0x01
+        case "garbage": bytes = Array("{\"services\":{}}".utf8)
+        default: bytes = []
+        }
+        _ = FileManager.default.createFile(atPath: state.path, contents: Data(bytes))
+        #expect(throws: LastKnownGood.Failure.self) { try state.load() }
+    }
+
+    @Test func aCrashMidWriteLeavesThePreviousStateLoadable() throws {
+        let state = LastKnownGood(directory: temporaryDirectory())
+        try state.save(catalog)
+        // A writer killed mid-write leaves a partial temporary file; the real one is untouched.
+        _ = FileManager.default.createFile(atPath: state.path + ".tmp", contents: Data("sextant-lkg 1 999 abc\n{\"serv".utf8))
+        #expect(try state.load() == catalog)
+        var next = catalog
+        next.services["ledger"] = CatalogService(name: "ledger", instances: [Instance(address: "127.0.0.3", port: 1)])
+        try state.save(next)
+        #expect(try state.load() == next)
+    }
+
+    @Test func aRestartServesLastKnownGoodAndGuardsTheFirstReadAgainstIt() throws {
+        let directory = temporaryDirectory()
+        let templates = TemplateSet(templates: [
+            "frontend": ServiceTemplate(service: "frontend", dependencies: [Dependency(name: "payments")])
+        ])
+        let logger = Logger(label: "test")
+        let first = ControlPlane(
+            store: SnapshotStore(), compiler: TemplateCompiler(templates: templates),
+            lastKnownGood: LastKnownGood(directory: directory), logger: logger)
+        first.apply(catalog)
+
+        // Restart with the source down: the state on disk is served before any read.
+        let store = SnapshotStore()
+        let second = ControlPlane(
+            store: store, compiler: TemplateCompiler(templates: templates),
+            lastKnownGood: LastKnownGood(directory: directory), logger: logger)
+        #expect(second.restoreLastKnownGood())
+        let restored = store.snapshot(for: "frontend")!.resources(of: .endpoint)["payments"]!
+        // The source comes back answering [] for payments: held, not emptied.
+        var empty = catalog
+        empty.services["payments"] = CatalogService(name: "payments", instances: [])
+        second.apply(empty)
+        #expect(store.snapshot(for: "frontend")!.resources(of: .endpoint)["payments"] == restored)
+        #expect(second.status.holds.map(\.service) == ["payments"])
+        // An operator may release it.
+        second.release(service: "payments")
+        #expect(store.snapshot(for: "frontend")!.resources(of: .endpoint)["payments"] != restored)
+    }
+}
