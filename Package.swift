@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "XDS", "Catalog", "Templates", "GRPCServer",
+                "XDS", "Catalog", "Templates", "GRPCServer", "SystemIO",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(

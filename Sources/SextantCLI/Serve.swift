@@ -27,6 +27,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM CA bundle: require client certificates signed by it.")
     var tlsClientCa: String?
 
+    @Option(help: "Where the admin HTTP API listens (HOST:PORT): /healthz, /readyz, /debug/safeguards, /metrics, POST /release.")
+    var admin = "127.0.0.1:19000"
+
+    @Option(help: "Folder for the last-known-good state (written atomically; served at once on restart).")
+    var stateDir = "state"
+
+    @OptionGroup var safeguards: SafeguardOptions
+
     @Option(help: "New ADS streams admitted per second (reconnect storms queue up).")
     var admissionRate: Double = 200
 
@@ -40,6 +48,7 @@ struct Serve: AsyncParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
         _ = try HostPort(xds)
+        _ = try HostPort(admin)
     }
 
     func run() async throws {
@@ -57,11 +66,23 @@ struct Serve: AsyncParsableCommand {
         let templates = TemplateLoader(defaultsFile: inputs.defaults, servicesDirectory: inputs.templates).load()
         for error in templates.errors { logger.error("template error", metadata: ["error": "\(error)"]) }
         let store = SnapshotStore()
+        let nacks = NackLog()
         let controlPlane = ControlPlane(
-            store: store, compiler: TemplateCompiler(templates: templates), logger: Logger(label: "sextant.controlplane"))
+            store: store, compiler: TemplateCompiler(templates: templates), policy: safeguards.policy,
+            lastKnownGood: LastKnownGood(directory: stateDir), logger: Logger(label: "sextant.controlplane"))
+        // Last-known-good first: served at once, and the baseline the first read is guarded against.
+        let restored = controlPlane.restoreLastKnownGood()
         let source = FileSource(path: inputs.catalog)
-        // Fail fast on a catalog that cannot be read at start: there is nothing good to keep yet.
-        do { _ = try source.load() } catch { throw ValidationError("\(error)") }
+        do { _ = try source.load() } catch {
+            // With nothing good to serve yet, a catalog that cannot be read is fatal.
+            guard restored else { throw ValidationError("\(error)") }
+            logger.error("catalog unreadable at start; serving last-known-good", metadata: ["error": "\(error)"])
+        }
+        let adminAddress = try HostPort(admin)
+        let adminServer = try AdminServer(
+            host: adminAddress.host, port: adminAddress.port, logger: Logger(label: "sextant.admin"),
+            handler: AdminAPI(controlPlane: controlPlane, nacks: nacks).handle)
+        let adminPort = try adminServer.start()
 
         var configuration = GRPCServerConfiguration()
         let address = try HostPort(xds)
@@ -72,7 +93,7 @@ struct Serve: AsyncParsableCommand {
         }
         let server = try GRPCServer(configuration: configuration, logger: Logger(label: "sextant.grpc"))
         ADSService(
-            store: store, nacks: NackLog(), admission: AdmissionGate(ratePerSecond: admissionRate, burst: max(1, admissionRate / 2)),
+            store: store, nacks: nacks, admission: AdmissionGate(ratePerSecond: admissionRate, burst: max(1, admissionRate / 2)),
             logger: Logger(label: "sextant.xds")
         ).register(on: server)
         let bound = try server.start()
@@ -82,6 +103,7 @@ struct Serve: AsyncParsableCommand {
             """
             sextant: serving xDS (ADS, SotW and delta) on \(bound.host):\(bound.port)\(configuration.tls == nil ? "" : " with TLS")
             sextant: catalog \(inputs.catalog), templates \(inputs.templates), defaults \(inputs.defaults)
+            sextant: admin API on \(adminAddress.host):\(adminPort) (/readyz, /debug/safeguards, /metrics)
             sextant: point an Envoy at it: envoy -c Config/envoy-bootstrap.yaml --disable-hot-restart
 
             """
@@ -92,6 +114,7 @@ struct Serve: AsyncParsableCommand {
         logger.info("shutting down", metadata: ["drain": "\(drainSeconds)s"])
         sourceTask.cancel()
         server.shutdown(grace: .milliseconds(Int(drainSeconds * 1_000)))
+        adminServer.shutdown()
         logger.info("stopped")
     }
 }

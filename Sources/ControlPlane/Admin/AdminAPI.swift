@@ -1,0 +1,125 @@
+import Foundation
+import XDS
+
+/// The admin API: health, readiness, what the safeguards hold, NACKs, metrics, and release.
+///
+/// `GET /healthz`, `GET /readyz`, `GET /debug/safeguards`, `GET /debug/nacks`, `GET /metrics`,
+/// `POST /release?service=NAME` and `POST /release?all=true`.
+public struct AdminAPI: Sendable {
+    let controlPlane: ControlPlane
+    let nacks: NackLog
+
+    public init(controlPlane: ControlPlane, nacks: NackLog) {
+        self.controlPlane = controlPlane
+        self.nacks = nacks
+    }
+
+    public func handle(_ request: AdminRequest) -> AdminResponse {
+        switch (request.method, request.path) {
+        case ("GET", "/healthz"):
+            return AdminResponse(status: 200, body: "ok\n")
+        case ("GET", "/readyz"):
+            let status = controlPlane.status
+            return status.ready
+                ? AdminResponse(status: 200, body: "ready\n")
+                : AdminResponse(status: 503, body: "not ready: no catalog has been read yet and there is no last-known-good state\n")
+        case ("GET", "/debug/safeguards"):
+            return json(SafeguardsReport(controlPlane.status, now: .now))
+        case ("GET", "/debug/nacks"):
+            return json(nacks.entries.map(NackReport.init))
+        case ("GET", "/metrics"):
+            return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4", body: metrics())
+        case ("POST", "/release"):
+            if request.query["all"] == "true" {
+                controlPlane.releaseAll()
+            } else if let service = request.query["service"], !service.isEmpty {
+                controlPlane.release(service: service)
+            } else {
+                return AdminResponse(status: 400, body: "name a service (?service=NAME) or ?all=true\n")
+            }
+            return json(SafeguardsReport(controlPlane.status, now: .now))
+        case (_, "/healthz"), (_, "/readyz"), (_, "/debug/safeguards"), (_, "/debug/nacks"), (_, "/metrics"), (_, "/release"):
+            return AdminResponse(status: 405, body: "method not allowed\n")
+        default:
+            return AdminResponse(status: 404, body: "not found\n")
+        }
+    }
+
+    private func metrics() -> String {
+        let status = controlPlane.status
+        var lines = [
+            "# HELP sextant_ready 1 once a catalog (or last-known-good state) is being served.",
+            "# TYPE sextant_ready gauge", "sextant_ready \(status.ready ? 1 : 0)",
+            "# HELP sextant_safeguard_frozen 1 while the whole catalog is frozen at last-known-good (alarm).",
+            "# TYPE sextant_safeguard_frozen gauge", "sextant_safeguard_frozen \(status.freeze == nil ? 0 : 1)",
+            "# HELP sextant_safeguard_holds Services whose endpoint change is held, by kind.",
+            "# TYPE sextant_safeguard_holds gauge",
+        ]
+        for kind in [Hold.Kind.empty, .shrink] {
+            lines.append("sextant_safeguard_holds{kind=\"\(kind)\"} \(status.holds.filter { $0.kind == kind }.count)")
+        }
+        lines += ["# HELP sextant_xds_nacks_total Responses rejected by clients, by type.", "# TYPE sextant_xds_nacks_total counter"]
+        for type in ResourceType.allCases { lines.append("sextant_xds_nacks_total{type=\"\(type)\"} \(nacks.count(type))") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func json(_ value: some Encodable) -> AdminResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let body = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return AdminResponse(status: 200, contentType: "application/json", body: body + "\n")
+    }
+}
+
+private func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
+
+private struct SafeguardsReport: Encodable {
+    struct HoldReport: Encodable {
+        let service, kind, reason: String
+        let before, candidate: Int
+        let threshold: Double
+        let heldForSeconds, stableForSeconds: Double
+    }
+    struct FreezeReport: Encodable {
+        let reason: String
+        let affected: [String]
+        let servicesBefore, servicesInCandidate: Int
+        let frozenForSeconds: Double
+    }
+    let ready: Bool
+    let frozen: FreezeReport?
+    let holds: [HoldReport]
+
+    init(_ status: ControlPlane.Status, now: ContinuousClock.Instant) {
+        ready = status.ready
+        frozen = status.freeze.map {
+            FreezeReport(
+                reason: $0.reason, affected: $0.affected, servicesBefore: $0.servicesBefore,
+                servicesInCandidate: $0.servicesInCandidate, frozenForSeconds: seconds(now - $0.since))
+        }
+        holds = status.holds.map {
+            HoldReport(
+                service: $0.service, kind: $0.kind.rawValue, reason: $0.reason, before: $0.before, candidate: $0.candidate,
+                threshold: $0.threshold, heldForSeconds: seconds(now - $0.since), stableForSeconds: seconds(now - $0.stableSince))
+        }
+    }
+}
+
+private struct NackReport: Encodable {
+    let node, service, type, version, nonce, error: String
+    let resources: [String]
+    let code: Int32
+
+    init(_ entry: NackLog.Entry) {
+        node = entry.nodeID
+        service = entry.service
+        type = "\(entry.record.type)"
+        version = entry.record.versionInfo
+        nonce = entry.record.nonce
+        error = entry.record.errorMessage
+        resources = entry.record.resourceNames
+        code = entry.record.errorCode
+    }
+}

@@ -1,0 +1,88 @@
+import Catalog
+import Foundation
+import Logging
+import Templates
+import Testing
+@testable import ControlPlane
+@testable import XDS
+
+private func get(_ path: String, port: Int, method: String = "GET", raw: String? = nil) throws -> (Int, String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    #expect(connected == 0)
+    let request = Array((raw ?? "\(method) \(path) HTTP/1.1\r\nHost: x\r\n\r\n").utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    for _ in 0..<100 {
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        response += chunk[..<n]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+    return (status, text.components(separatedBy: "\r\n\r\n").dropFirst().joined())
+}
+
+@Suite struct AdminAPITests {
+    let logger = Logger(label: "test")
+
+    func plane() -> ControlPlane {
+        let templates = TemplateSet(templates: ["frontend": ServiceTemplate(service: "frontend", dependencies: [Dependency(name: "payments")])])
+        return ControlPlane(store: SnapshotStore(), compiler: TemplateCompiler(templates: templates), logger: logger)
+    }
+
+    @Test func readinessFollowsTheFirstCatalog() {
+        let controlPlane = plane()
+        let api = AdminAPI(controlPlane: controlPlane, nacks: NackLog())
+        #expect(api.handle(AdminRequest(method: "GET", path: "/readyz", query: [:])).status == 503)
+        controlPlane.apply(Catalog([CatalogService(name: "payments", instances: [Instance(address: "127.0.0.1", port: 1)])]))
+        #expect(api.handle(AdminRequest(method: "GET", path: "/readyz", query: [:])).status == 200)
+    }
+
+    @Test func holdsAreVisibleAndReleasable() {
+        let controlPlane = plane()
+        let api = AdminAPI(controlPlane: controlPlane, nacks: NackLog())
+        controlPlane.apply(Catalog([CatalogService(name: "payments", instances: [Instance(address: "127.0.0.1", port: 1)])]))
+        controlPlane.apply(Catalog([CatalogService(name: "payments", instances: [])]))
+        let report = api.handle(AdminRequest(method: "GET", path: "/debug/safeguards", query: [:]))
+        #expect(report.body.contains("\"reason\" : \"payments would go from 1 instances to none\""))
+        #expect(api.handle(AdminRequest(method: "GET", path: "/metrics", query: [:])).body.contains("sextant_safeguard_holds{kind=\"empty\"} 1"))
+        #expect(api.handle(AdminRequest(method: "GET", path: "/release", query: ["service": "payments"])).status == 405)
+        #expect(api.handle(AdminRequest(method: "POST", path: "/release", query: [:])).status == 400)
+        #expect(api.handle(AdminRequest(method: "POST", path: "/release", query: ["service": "payments"])).status == 200)
+        #expect(controlPlane.status.holds.isEmpty)
+    }
+
+    @Test func nacksAreListed() {
+        let nacks = NackLog()
+        nacks.record(
+            nodeID: "frontend-1", service: "frontend",
+            NackRecord(type: .cluster, versionInfo: "v9", nonce: "3", resourceNames: ["payments"], errorCode: 3, errorMessage: "bad"))
+        let api = AdminAPI(controlPlane: plane(), nacks: nacks)
+        let body = api.handle(AdminRequest(method: "GET", path: "/debug/nacks", query: [:])).body
+        #expect(body.contains("\"node\" : \"frontend-1\"") && body.contains("\"version\" : \"v9\""))
+        #expect(api.handle(AdminRequest(method: "GET", path: "/metrics", query: [:])).body.contains("sextant_xds_nacks_total{type=\"cds\"} 1"))
+    }
+
+    @Test func theServerAnswersOverHTTPAndRefusesJunk() throws {
+        let controlPlane = plane()
+        let server = try AdminServer(host: "127.0.0.1", port: 0, logger: logger, handler: AdminAPI(controlPlane: controlPlane, nacks: NackLog()).handle)
+        let port = try server.start()
+        defer { server.shutdown() }
+        #expect(try get("/healthz", port: port) == (200, "ok\n"))
+        #expect(try get("/nowhere", port: port).0 == 404)
+        #expect(try get("", port: port, raw: "not http at all\r\n\r\n").0 == 400)
+        #expect(try get("", port: port, raw: String(repeating: "x", count: 20_000)).0 == 431)
+        #expect(try get("/readyz", port: port).0 == 503)
+    }
+}
