@@ -34,9 +34,10 @@ class Fleet:
         self.servers += started
         return started
 
-    def sextant(self, config: ConfigDir, ready_timeout: float = 15.0) -> Sextant:
+    def sextant(self, config: ConfigDir, ready_timeout: float = 15.0, extra_args: list[str] | None = None,
+                xds_port: int | None = None) -> Sextant:
         index = len(self.sextants)
-        process = Sextant(config, self.workdir / f"sextant-{index}.log")
+        process = Sextant(config, self.workdir / f"sextant-{index}.log", xds_port=xds_port, extra_args=extra_args)
         self.sextants.append(process)
         try:
             process.wait_ready(ready_timeout)

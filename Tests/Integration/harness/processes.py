@@ -1,6 +1,7 @@
 """The processes under test: `sextant serve` and Envoy, each with captured logs."""
 
 import atexit
+import http.client
 import json
 import os
 import re
@@ -93,14 +94,31 @@ class Sextant(ManagedProcess):
                  extra_args: list[str] | None = None):
         self.config = config
         self.xds_port = xds_port or free_port()
+        self.admin_port = free_port()
         argv = [*sextant_command(), "serve",
                 "--catalog", str(config.catalog_path),
                 "--templates", str(config.templates_dir),
                 "--defaults", str(config.defaults_path),
-                "--xds", f"127.0.0.1:{self.xds_port}"]
+                "--xds", f"127.0.0.1:{self.xds_port}",
+                "--admin", f"127.0.0.1:{self.admin_port}"]
         argv += shlex.split(os.environ.get("SEXTANT_EXTRA_ARGS", ""))
         argv += extra_args or []
         super().__init__("sextant", argv, log_path, cwd=config.root)
+
+    def admin(self, path: str, method: str = "GET") -> tuple[int, str]:
+        """(status, body) of one admin API request."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=5)
+        try:
+            conn.request(method, path)
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
+
+    def safeguards(self) -> dict:
+        status, body = self.admin("/debug/safeguards")
+        assert status == 200, body
+        return json.loads(body)
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         def ready():
