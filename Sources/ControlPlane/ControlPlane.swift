@@ -8,6 +8,10 @@ import XDS
 public protocol ServiceCompiler: Sendable {
     /// The services to compile for a catalog (every templated service, every catalog service).
     func services(in catalog: Catalog) -> Set<String>
+    /// Every catalog service whose entry the compile of `service` reads. While those entries
+    /// are unchanged, the service's snapshot is reused: a change to one service recompiles
+    /// only the services that depend on it.
+    func inputs(of service: String) -> Set<String>
     func compile(service: String, catalog: Catalog) throws -> CompiledService
 }
 
@@ -35,6 +39,8 @@ public final class ControlPlane: Sendable {
         var builder = SnapshotBuilder()
         var requested: Set<String> = []
         var synced = false
+        /// Per service: the catalog entries its last compile read, and the snapshot it made.
+        var compiled: [String: (inputs: [String: CatalogService], snapshot: Snapshot)] = [:]
     }
 
     private let store: SnapshotStore
@@ -190,11 +196,24 @@ public final class ControlPlane: Sendable {
         return compileAll(served, &s)
     }
 
+    /// Compiles every service whose inputs changed; reuses the snapshot of every other one.
     private func compileAll(_ catalog: Catalog, _ s: inout State) -> [Snapshot] {
         let services = compiler.services(in: catalog).union(s.requested).union(store.watchedServices)
-        let built = services.sorted().compactMap { build($0, catalog, &s.builder) }
-        s.builder.retainOnly(built + services.compactMap { store.snapshot(for: $0) })
-        return built
+        var snapshots: [Snapshot] = []
+        for service in services.sorted() {
+            let inputs = compiler.inputs(of: service).reduce(into: [String: CatalogService]()) { entries, name in
+                entries[name] = catalog.services[name]
+            }
+            if let cached = s.compiled[service], cached.inputs == inputs {
+                snapshots.append(cached.snapshot)
+            } else if let snapshot = build(service, catalog, &s.builder) {
+                s.compiled[service] = (inputs, snapshot)
+                snapshots.append(snapshot)
+            }
+        }
+        s.compiled = s.compiled.filter { services.contains($0.key) }
+        s.builder.retainOnly(snapshots + services.compactMap { store.snapshot(for: $0) })
+        return snapshots
     }
 
     private func build(_ service: String, _ catalog: Catalog, _ builder: inout SnapshotBuilder) -> Snapshot? {

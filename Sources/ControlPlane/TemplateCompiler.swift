@@ -16,6 +16,16 @@ public struct TemplateCompiler: ServiceCompiler {
         Set(templates.templates.keys).union(catalog.services.keys)
     }
 
+    /// The service itself (its own instances feed zone-aware routing and sandboxes) and every
+    /// service its template names.
+    public func inputs(of service: String) -> Set<String> {
+        var names: Set<String> = [service]
+        for dependency in templates.template(for: service).dependencies {
+            names.insert(dependency.name)
+        }
+        return names
+    }
+
     public func compile(service: String, catalog: Catalog) throws -> CompiledService {
         compiler.compile(service: service, template: templates.templates[service], catalog: catalog)
     }

@@ -1,6 +1,8 @@
 import Catalog
 import EnvoyAPI
+import Foundation
 import Logging
+import Synchronization
 import Templates
 import Testing
 @testable import ControlPlane
@@ -9,6 +11,9 @@ import Testing
 private func instance(_ port: Int, zone: String = "zone-a") -> Instance {
     Instance(address: "127.0.0.1", port: port, zone: zone)
 }
+
+private let configDirectory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Config").path
 
 private let catalog = Catalog([
     CatalogService(name: "payments", instances: [instance(18081), instance(18082, zone: "zone-b")]),
@@ -26,8 +31,22 @@ private struct FailingFor: ServiceCompiler {
     let failing: String
     struct Broken: Error {}
     func services(in catalog: Catalog) -> Set<String> { inner.services(in: catalog) }
+    func inputs(of service: String) -> Set<String> { inner.inputs(of: service) }
     func compile(service: String, catalog: Catalog) throws -> CompiledService {
         if service == failing { throw Broken() }
+        return try inner.compile(service: service, catalog: catalog)
+    }
+}
+
+/// Records which services were compiled.
+private final class Counting: ServiceCompiler {
+    let inner: any ServiceCompiler
+    let compiled = Mutex<[String]>([])
+    init(inner: any ServiceCompiler) { self.inner = inner }
+    func services(in catalog: Catalog) -> Set<String> { inner.services(in: catalog) }
+    func inputs(of service: String) -> Set<String> { inner.inputs(of: service) }
+    func compile(service: String, catalog: Catalog) throws -> CompiledService {
+        compiled.withLock { $0.append(service) }
         return try inner.compile(service: service, catalog: catalog)
     }
 }
@@ -78,6 +97,36 @@ private struct FailingFor: ServiceCompiler {
         plane.apply(grown)
         #expect(store.snapshot(for: "checkout")!.version == good)
         #expect(store.snapshot(for: "frontend")!.version != frontendBefore)
+    }
+
+    @Test func aChangeRecompilesOnlyTheServicesThatReadIt() {
+        let counting = Counting(inner: TemplateCompiler(templates: templates))
+        let plane = ControlPlane(store: SnapshotStore(), compiler: counting, logger: logger)
+        plane.apply(catalog)
+        #expect(counting.compiled.withLock { $0 }.count == 4)
+        counting.compiled.withLock { $0 = [] }
+        var next = catalog
+        next.services["ledger"]!.instances.append(instance(18095))
+        // Only checkout depends on ledger; ledger's own sidecar reads its own instances.
+        #expect(plane.apply(next) == ["checkout"])
+        #expect(counting.compiled.withLock { $0 }.sorted() == ["checkout", "ledger"])
+    }
+
+    /// The declared inputs are complete: compiling against only them gives the same bytes.
+    @Test func compilingAgainstOnlyTheDeclaredInputsChangesNothing() throws {
+        let loaded = TemplateLoader(configDirectory: configDirectory).load()
+        #expect(loaded.errors.isEmpty)
+        let full = try CatalogFile.parse(
+            yaml: String(contentsOfFile: configDirectory + "/catalog.yaml", encoding: .utf8), file: "catalog.yaml")
+        let compiler = TemplateCompiler(templates: loaded)
+        for service in compiler.services(in: full).sorted() {
+            let inputs = compiler.inputs(of: service)
+            let restricted = Catalog(services: full.services.filter { inputs.contains($0.key) })
+            var a = SnapshotBuilder(), b = SnapshotBuilder()
+            let whole = try a.build(service: service, compiler.compile(service: service, catalog: full))
+            let partial = try b.build(service: service, compiler.compile(service: service, catalog: restricted))
+            #expect(whole.version == partial.version, "\(service) reads a catalog entry inputs(of:) does not declare")
+        }
     }
 
     @Test func inconsistentResourcesAreRefused() throws {
