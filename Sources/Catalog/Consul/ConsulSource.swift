@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+
+/// A catalog read from Consul's HTTP API with blocking queries.
+///
+/// What it watches:
+/// - `/v1/catalog/services`: which services exist (filtered by `services` and `tags`);
+/// - `/v1/health/service/<name>` for each of them: instances, with health from their checks;
+/// - with more services than query slots, `/v1/health/state/any` too (see below).
+///
+/// Load on Consul (a real agent refuses more than 200 concurrent connections from one client IP):
+/// at most `maxConcurrentQueries` queries are open at once, the list watch and the check feed
+/// included. When every watched service fits, each service holds its own blocking query
+/// (`wait`, default 5 minutes): at rest that is one request per service per `wait`, and a change
+/// reaches Sextant as soon as Consul answers. When they do not fit, services take turns in the
+/// remaining slots, each turn being a blocking query of `rotationWait` that returns at once when
+/// that service changed since its last index; a blocking query on `/v1/health/state/any` (the
+/// check table: one answer per check change anywhere) moves the services whose checks changed to
+/// the front of the queue, so health changes are not delayed by the rotation.
+///
+/// What it reports: every answer faithfully, including an empty service list or an empty instance
+/// list (Consul answers reads a token may not see with 200 and a shortened list; deciding whether
+/// to believe that is the safeguards' job, not the source's). A read that fails (transport error,
+/// timeout, non-JSON, 403, 429, 5xx, too stale) changes nothing: that service keeps its last good
+/// instances, the failure is logged and counted, and `.failed` is emitted once per failure streak.
+/// After every failing watch recovered, the current catalog is emitted again.
+///
+/// Bursts of changes are coalesced into one `.updated` (`debounceWindow`, at most
+/// `debounceMaxDelay` after the first change); identical catalogs are not re-emitted. The first
+/// `.updated` waits until every watched service has been read once (or `initialSyncTimeout`).
+public final class ConsulSource: Sendable {
+    public let configuration: ConsulConfiguration
+    let logger: Logger
+    let stats = ConsulStatsBox()
+
+    public init(configuration: ConsulConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// What the source has done so far (requests, errors by reason and service, updates).
+    public var statistics: ConsulStatistics { stats.snapshot }
+
+    /// Catalog events. Each call starts its own set of watches; they stop when the consumer stops
+    /// iterating (the stream is terminated) or the consuming task is cancelled.
+    public func events() -> AsyncStream<CatalogEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: CatalogEvent.self, bufferingPolicy: .bufferingNewest(16))
+        let runner = ConsulRunner(configuration: configuration, logger: logger, stats: stats, continuation: continuation)
+        let task = Task { await runner.run() }
+        continuation.onTermination = { _ in
+            task.cancel()
+            Task { await runner.stop() }
+        }
+        return stream
+    }
+}
+
+/// Query slots shared by the service watches: at most `capacity` queries in flight; waiters are
+/// served in arrival order, except services marked urgent (their checks changed), served first.
+actor QuerySlots {
+    let capacity: Int
+    private var inUse = 0
+    private var waiters: [(key: String, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var urgent: Set<String> = []
+    private var closed = false
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    /// Waits for a slot; false when the slots were closed (shutdown).
+    func acquire(_ key: String) async -> Bool {
+        if closed { return false }
+        if inUse < capacity {
+            inUse += 1
+            urgent.remove(key)
+            return true
+        }
+        return await withCheckedContinuation { waiters.append((key, $0)) }
+    }
+
+    func release() {
+        guard !waiters.isEmpty else {
+            inUse -= 1
+            return
+        }
+        let index = urgent.isEmpty ? 0 : (waiters.firstIndex { urgent.contains($0.key) } ?? 0)
+        let waiter = waiters.remove(at: index)
+        urgent.remove(waiter.key)
+        waiter.continuation.resume(returning: true)
+    }
+
+    func promote(_ keys: Set<String>) { urgent.formUnion(keys) }
+
+    func close() {
+        closed = true
+        let pending = waiters
+        waiters = []
+        for waiter in pending { waiter.continuation.resume(returning: false) }
+    }
+}
