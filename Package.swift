@@ -76,7 +76,8 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(
             name: "TemplatesTests",
-            dependencies: ["Templates", "Catalog", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+            dependencies: ["Templates", "Catalog", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Fixtures"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "XDS", "Catalog", "Templates"]),
         .testTarget(name: "SextantCLITests", dependencies: ["SextantCLI", "Templates", "Catalog", "EnvoyAPI"]),
     ]

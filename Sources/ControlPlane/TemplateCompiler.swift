@@ -16,14 +16,9 @@ public struct TemplateCompiler: ServiceCompiler {
         Set(templates.templates.keys).union(catalog.services.keys)
     }
 
-    /// The service itself (its own instances feed zone-aware routing and sandboxes) and every
-    /// service its template names.
+    /// Every catalog entry the service's compile reads (see `ServiceTemplate.catalogInputs`).
     public func inputs(of service: String) -> Set<String> {
-        var names: Set<String> = [service]
-        for dependency in templates.template(for: service).dependencies {
-            names.insert(dependency.name)
-        }
-        return names
+        templates.template(for: service).catalogInputs
     }
 
     public func compile(service: String, catalog: Catalog) throws -> CompiledService {

@@ -18,6 +18,12 @@ public struct Defaults: Sendable, Equatable, Hashable {
     public var `protocol`: ServiceProtocol = .http1
     /// Inbound port of the template used for services without a file; `nil`: no inbound listener.
     public var defaultInbound: Inbound? = nil
+    /// Inbound settings for templates that do not set them (`defaults.yaml` `inbound:`).
+    public var inbound = InboundPolicy()
+    /// Dependency settings for dependencies that do not set them (`defaults.yaml` `dependency:`).
+    public var dependency = DependencyPolicy()
+    /// The request header whose value names a sandbox (`routes.sandbox_header`).
+    public var sandboxHeader = "x-sandbox"
 
     public init() {}
 }

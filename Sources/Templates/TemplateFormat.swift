@@ -1,44 +1,22 @@
 import Catalog
 import Foundation
 
-/// The YAML formats of `defaults.yaml` and `services/<service>.yaml`.
+/// The YAML formats of `defaults.yaml` and `services/<service>.yaml`; `docs/templates.md` describes
+/// every field, and `Config/schema.json` (`TemplateSchema`) checks them in editors.
 ///
-/// `services/<service>.yaml`:
-/// ```yaml
-/// service: frontend            # required; must match the file name
-/// inbound:                     # optional; no inbound listener without it
-///   port: 18080                # the application's port on 127.0.0.1
-///   protocol: http1            # optional: http1 | http2 | grpc (default: defaults' protocol)
-/// dependencies:                # optional: the services this one calls
-///   - name: payments
-///     protocol: grpc           # optional
-///     timeout: 2s              # optional route timeout (default: defaults' routes.timeout)
-/// ```
-///
-/// `defaults.yaml` (every field optional; the values shown are the built-in ones):
-/// ```yaml
-/// listeners:
-///   address: 127.0.0.1
-///   outbound_port: 15001
-///   inbound_port: 15006        # null: no inbound listeners at all
-/// clusters:
-///   connect_timeout: 1s
-/// routes:
-///   timeout: 15s               # 0s: no timeout
-/// passthrough: true            # undeclared destinations go to the ORIGINAL_DST cluster
-/// protocol: http1
-/// default_template:            # used for a node.cluster that has no services/<name>.yaml
-///   inbound: null              # e.g. {port: 8080, protocol: http1}
-/// ```
-/// Durations are written `250ms`, `2s`, `1.5s`, `1m`. Unknown fields are errors.
+/// Durations are written `250ms`, `2s`, `1.5s`, `1m`. Unknown fields are errors, with a
+/// "did you mean" when the name is close to a known one.
 public enum TemplateFormat {
     static let templateFields = ["service", "inbound", "dependencies"]
-    static let inboundFields = ["port", "protocol"]
-    static let dependencyFields = ["name", "protocol", "timeout"]
-    static let defaultsFields = ["listeners", "clusters", "routes", "passthrough", "protocol", "default_template"]
+    static let inboundFields = ["port", "protocol"] + topKeys(InboundPolicy.fields)
+    static let dependencyFields =
+        ["name", "protocol", "timeout", "external", "sandboxes", "method_cache"] + topKeys(DependencyPolicy.fields)
+    static let defaultsFields = [
+        "listeners", "clusters", "routes", "passthrough", "protocol", "default_template", "inbound", "dependency",
+    ]
     static let listenersFields = ["address", "outbound_port", "inbound_port"]
     static let clustersFields = ["connect_timeout"]
-    static let routesFields = ["timeout"]
+    static let routesFields = ["timeout", "sandbox_header"]
     static let defaultTemplateFields = ["inbound"]
     static let portExpectation = "an integer 1-65535"
 
@@ -48,7 +26,7 @@ public enum TemplateFormat {
     public static func parseTemplate(yaml: String, file: String) -> (ServiceTemplate?, [TemplateError]) {
         let document = YAMLDocument(yaml: yaml, file: file)
         let template = document.root.flatMap { parseTemplate($0, file: file) }
-        return document.errors.isEmpty ? (template, []) : (nil, document.errors)
+        return document.errors.isEmpty ? (template, []) : (nil, inPositionOrder(document.errors))
     }
 
     /// Parses `defaults.yaml`.
@@ -56,7 +34,15 @@ public enum TemplateFormat {
     public static func parseDefaults(yaml: String, file: String) -> (Defaults?, [TemplateError]) {
         let document = YAMLDocument(yaml: yaml, file: file)
         let defaults = document.root.flatMap(parseDefaults)
-        return document.errors.isEmpty ? (defaults, []) : (nil, document.errors)
+        return document.errors.isEmpty ? (defaults, []) : (nil, inPositionOrder(document.errors))
+    }
+
+    /// Errors sorted by position; errors at one position keep the order they were found in.
+    static func inPositionOrder(_ errors: [TemplateError]) -> [TemplateError] {
+        errors.enumerated().sorted {
+            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+        }
+        .map(\.element)
     }
 
     private static func parseTemplate(_ root: YAMLValue, file: String) -> ServiceTemplate? {
@@ -71,9 +57,19 @@ public enum TemplateFormat {
         }
         let inbound = fields["inbound"].map(parseInbound)
         var dependencies: [Dependency] = []
+        var positions = SourcePositions()
         var firstIndex: [String: Int] = [:]
         for (index, element) in (fields["dependencies"]?.sequence() ?? []).enumerated() {
             guard let dependency = parseDependency(element) else { continue }
+            for (key, value) in [
+                ("name", element.quietChild("name")),
+                ("method_cache.service", element.quietChild("method_cache")?.quietChild("service")),
+            ] {
+                if let value {
+                    positions["\(dependency.name).\(key)"] = SourcePosition(
+                        line: value.line, column: value.column, field: value.path)
+                }
+            }
             if let first = firstIndex[dependency.name.lowercased()] {
                 element.fail("duplicate dependency '\(dependency.name)' (first listed as dependencies[\(first)])")
                 continue
@@ -87,8 +83,12 @@ public enum TemplateFormat {
             firstIndex[dependency.name.lowercased()] = index
             dependencies.append(dependency)
         }
+        if let port = fields["inbound"]?.quietChild("port") {
+            positions["inbound.port"] = SourcePosition(line: port.line, column: port.column, field: port.path)
+        }
         guard let service, inbound != .some(nil) else { return nil }
-        return ServiceTemplate(service: service, inbound: inbound ?? nil, dependencies: dependencies, file: file)
+        return ServiceTemplate(
+            service: service, inbound: inbound ?? nil, dependencies: dependencies, file: file, positions: positions)
     }
 
     /// The index of an earlier dependency whose outbound domains overlap this one's: `a` and
@@ -104,8 +104,9 @@ public enum TemplateFormat {
         guard let fields = value.mapping(fields: inboundFields) else { return nil }
         let port = fields.required("port")?.integer(in: 1...65535, expected: portExpectation)
         let proto = fields["protocol"].map { $0.oneOf(ServiceProtocol.self) }
-        guard let port, proto != .some(nil) else { return nil }
-        return Inbound(port: port, protocol: proto ?? nil)
+        let settings = parseSettings(fields, fields: InboundPolicy.fields)
+        guard let port, proto != .some(nil), let settings else { return nil }
+        return Inbound(port: port, protocol: proto ?? nil, settings: settings)
     }
 
     private static func parseDependency(_ value: YAMLValue) -> Dependency? {
@@ -119,8 +120,22 @@ public enum TemplateFormat {
         }
         let proto = fields["protocol"].map { $0.oneOf(ServiceProtocol.self) }
         let timeout = fields["timeout"].map { $0.duration() }
-        guard let name, proto != .some(nil), timeout != .some(nil) else { return nil }
-        return Dependency(name: name, protocol: proto ?? nil, timeout: timeout ?? nil)
+        let external = fields["external"].map(parseExternal)
+        let settings = parseSettings(fields, fields: DependencyPolicy.fields)
+        let sandboxes = fields["sandboxes"].map(parseSandboxes)
+        let cache = fields["method_cache"].map { parseMethodCache($0, dependency: name) }
+        if external != nil, let settings, case .bool(true)? = settings["zone_aware.enabled"],
+            let zoneAware = fields["zone_aware"]
+        {
+            zoneAware.fail("zone-aware routing needs catalog localities; an external dependency has none")
+            return nil
+        }
+        guard let name, proto != .some(nil), timeout != .some(nil), external != .some(nil), let settings,
+            sandboxes != .some(nil), cache != .some(nil)
+        else { return nil }
+        return Dependency(
+            name: name, protocol: proto ?? nil, timeout: timeout ?? nil, external: external ?? nil, settings: settings,
+            sandboxes: (sandboxes ?? nil) ?? [], methodCache: cache ?? nil)
     }
 
     private static func parseDefaults(_ root: YAMLValue) -> Defaults? {
@@ -155,8 +170,23 @@ public enum TemplateFormat {
         {
             defaults.connectTimeout = timeout
         }
-        if let timeout = fields["routes"]?.mapping(fields: routesFields)?["timeout"]?.duration() {
-            defaults.routeTimeout = timeout
+        if let routes = fields["routes"]?.mapping(fields: routesFields) {
+            if let timeout = routes["timeout"]?.duration() {
+                defaults.routeTimeout = timeout
+            }
+            if let value = routes["sandbox_header"], let header = value.string() {
+                if isHeaderName(header) {
+                    defaults.sandboxHeader = header
+                } else {
+                    value.fail("expected a lowercase header name such as x-sandbox, found '\(header)'")
+                }
+            }
+        }
+        if let settings = fields["inbound"].flatMap({ parseSettings($0, fields: InboundPolicy.fields) }) {
+            defaults.inbound = InboundPolicy.fields.applying(settings, to: defaults.inbound)
+        }
+        if let settings = fields["dependency"].flatMap({ parseSettings($0, fields: DependencyPolicy.fields) }) {
+            defaults.dependency = DependencyPolicy.fields.applying(settings, to: defaults.dependency)
         }
         if let passthrough = fields["passthrough"]?.bool() {
             defaults.passthrough = passthrough

@@ -36,7 +36,7 @@ import Testing
 
     @Test func parsesTheShippedCatalog() throws {
         let catalog = try FileSource(path: configPath("catalog.yaml")).load()
-        #expect(catalog.sortedServices.map(\.name) == ["catalog", "frontend", "payments"])
+        #expect(catalog.sortedServices.map(\.name) == ["cache", "catalog", "frontend", "payments", "payments.sandbox.alice"])
         #expect(catalog[service: "payments"]?.instances.count == 3)
         #expect(Set(catalog[service: "payments"]?.instances.compactMap(\.zone) ?? []) == ["a", "b"])
     }

@@ -74,7 +74,11 @@ import Testing
             return
         }
         #expect(compiled.clusters.first { $0.name == "search" }?.typedExtensionProtocolOptions.count == 1)
-        #expect(compiled.clusters.first { $0.name == "catalog" }?.typedExtensionProtocolOptions.isEmpty == true)
+        let catalogOptions = try #require(
+            compiled.clusters.first { $0.name == "catalog" }?.typedExtensionProtocolOptions[
+                TypeURL.upstreamHTTPProtocolOptionsExtensionName])
+        let http1 = try Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions(serializedBytes: catalogOptions.value)
+        #expect(http1.explicitHTTPConfig.httpProtocolOptions == Envoy_Config_Core_V3_Http1ProtocolOptions())
     }
 
     @Test func inboundAndPassthroughClusters() throws {
@@ -246,7 +250,8 @@ import Testing
         let set = TemplateLoader(configDirectory: configDirectory()).load()
         let catalog = try FileSource(path: configDirectory() + "/catalog.yaml").load()
         let all = Compiler(defaults: set.defaults).compileAll(templates: set.templates, catalog: catalog)
-        #expect(all.map(\.service) == ["catalog", "frontend", "payments"])
+        #expect(set.crossCheck(catalog: catalog) == [])
+        #expect(all.map(\.service) == ["cache", "catalog", "frontend", "payments", "payments.sandbox.alice"])
         for service in all {
             #expect(service.consistencyProblems() == [], "\(service.service)")
         }

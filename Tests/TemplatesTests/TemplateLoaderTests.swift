@@ -8,7 +8,7 @@ import Testing
     @Test func loadsTheShippedConfiguration() {
         let set = TemplateLoader(configDirectory: configDirectory()).load()
         #expect(set.errors == [])
-        #expect(set.templates.keys.sorted() == ["catalog", "frontend", "payments"])
+        #expect(set.templates.keys.sorted() == ["cache", "catalog", "frontend", "payments"])
         #expect(set.templates["frontend"]?.dependencies.map(\.name) == ["payments", "catalog"])
         #expect(set.defaults == Defaults())
     }

@@ -6,8 +6,9 @@ extension CompiledService {
     ///
     /// Checks (DESIGN invariant 1): names are unique per type; every route (RDS and the inbound
     /// listener's inline routes) names a cluster in `clusters`; every EDS cluster has a load
-    /// assignment; every RDS name a listener uses is in `routes`; no domain is in two virtual hosts
-    /// of one route configuration; the router is the last HTTP filter of every HCM.
+    /// assignment; every cluster an aggregate cluster lists exists; every RDS name a listener uses
+    /// is in `routes`; no domain is in two virtual hosts of one route configuration; the router is
+    /// the last HTTP filter of every HCM.
     public func consistencyProblems() -> [String] {
         var problems: [String] = []
         problems += Self.duplicates(clusters.map(\.name), kind: "cluster")
@@ -24,6 +25,17 @@ extension CompiledService {
                 cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
             if !assignmentNames.contains(name) {
                 problems.append("EDS cluster '\(cluster.name)' has no load assignment '\(name)'")
+            }
+        }
+
+        for cluster in clusters where cluster.clusterType.name == "envoy.clusters.aggregate" {
+            let config = try? Envoy_Extensions_Clusters_Aggregate_V3_ClusterConfig(
+                serializedBytes: cluster.clusterType.typedConfig.value)
+            if config?.clusters.isEmpty ?? true {
+                problems.append("aggregate cluster '\(cluster.name)' has no clusters")
+            }
+            for child in config?.clusters ?? [] where !clusterNames.contains(child) {
+                problems.append("aggregate cluster '\(cluster.name)' names missing cluster '\(child)'")
             }
         }
 

@@ -2,25 +2,79 @@ import EnvoyAPI
 import SwiftProtobuf
 
 extension Compiler {
-    /// An EDS cluster for a dependency: endpoints come over ADS under the dependency's name.
-    func edsCluster(_ dependency: Dependency) -> Envoy_Config_Cluster_V3_Cluster {
-        var cluster = Envoy_Config_Cluster_V3_Cluster()
-        cluster.name = dependency.name
+    /// An EDS cluster whose endpoints come over ADS as `serviceName`, with the dependency policy.
+    func edsCluster(
+        name: String, serviceName: String, protocol: ServiceProtocol, policy: DependencyPolicy, zoneAware: Bool
+    ) -> EnvoyCluster {
+        var cluster = EnvoyCluster()
+        cluster.name = name
         cluster.type = .eds
-        var eds = Envoy_Config_Cluster_V3_Cluster.EdsClusterConfig()
+        var eds = EnvoyCluster.EdsClusterConfig()
         eds.edsConfig = .adsV3
-        eds.serviceName = dependency.name
+        eds.serviceName = serviceName
+        cluster.edsClusterConfig = eds
+        cluster.lbPolicy = .roundRobin  // gRPC's xDS client accepts only ROUND_ROBIN/RING_HASH/LEAST_REQUEST
+        cluster.connectTimeout = Google_Protobuf_Duration(rounding: defaults.connectTimeout)
+        apply(policy, protocol: `protocol`, to: &cluster, zoneAware: zoneAware)
+        return cluster
+    }
+
+    /// An explicit host outside the catalog: STATIC for an IP address, STRICT_DNS for a name.
+    func externalCluster(_ dependency: Dependency, host: ExternalHost, policy: DependencyPolicy) -> EnvoyCluster {
+        var cluster = EnvoyCluster()
+        cluster.name = dependency.name
+        let isIP = host.address.contains(":") || host.address.allSatisfy { $0 == "." || $0.isNumber }
+        cluster.type = isIP ? .static : .strictDns
+        if !isIP { cluster.dnsLookupFamily = .v4Preferred }
+        cluster.lbPolicy = .roundRobin
+        cluster.connectTimeout = Google_Protobuf_Duration(rounding: defaults.connectTimeout)
+        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+        endpoint.endpoint.address = Envoy_Config_Core_V3_Address(ip: host.address, port: host.port)
+        var locality = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+        locality.lbEndpoints = [endpoint]
+        var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+        assignment.clusterName = cluster.name
+        assignment.endpoints = [locality]
+        cluster.loadAssignment = assignment
+        apply(policy, protocol: protocolOf(dependency), to: &cluster, zoneAware: false)
+        return cluster
+    }
+
+    /// `D~cached`: Envoy's aggregate cluster over `clusters` in order; a later cluster takes
+    /// traffic only as the earlier ones run out of healthy hosts.
+    func aggregateCluster(name: String, clusters: [String], policy: DependencyPolicy) -> EnvoyCluster {
+        var config = Envoy_Extensions_Clusters_Aggregate_V3_ClusterConfig()
+        config.clusters = clusters
+        var custom = EnvoyCluster.CustomClusterType()
+        custom.name = "envoy.clusters.aggregate"
+        custom.typedConfig = Google_Protobuf_Any(packing: config, typeURL: TypeURL.aggregateClusterConfig)
+        var cluster = EnvoyCluster()
+        cluster.name = name
+        cluster.clusterType = custom
+        cluster.lbPolicy = .clusterProvided  // Envoy requires it for the aggregate cluster
+        cluster.connectTimeout = Google_Protobuf_Duration(rounding: defaults.connectTimeout)
+        cluster.circuitBreakers = Self.circuitBreakers(policy)  // requests and retries count here too
+        return cluster
+    }
+
+    /// The service's own EDS cluster (named after it): Envoy's zone-aware routing compares the
+    /// local service's spread over zones (`cluster_manager.local_cluster_name`) with the upstream's.
+    func localCluster(service: String) -> EnvoyCluster {
+        var cluster = EnvoyCluster()
+        cluster.name = service
+        cluster.type = .eds
+        var eds = EnvoyCluster.EdsClusterConfig()
+        eds.edsConfig = .adsV3
+        eds.serviceName = service
         cluster.edsClusterConfig = eds
         cluster.lbPolicy = .roundRobin
         cluster.connectTimeout = Google_Protobuf_Duration(rounding: defaults.connectTimeout)
-        if protocolOf(dependency).usesHTTP2 {
-            cluster.typedExtensionProtocolOptions = Self.http2ProtocolOptions
-        }
         return cluster
     }
 
     /// `inbound|S`: the local application, at 127.0.0.1:APP_PORT.
     func inboundCluster(service: String, inbound: Inbound) -> Envoy_Config_Cluster_V3_Cluster {
+        let policy = policyOf(inbound)
         var cluster = Envoy_Config_Cluster_V3_Cluster()
         cluster.name = ResourceNames.inboundCluster(service)
         cluster.type = .static
@@ -34,9 +88,10 @@ extension Compiler {
         assignment.clusterName = cluster.name
         assignment.endpoints = [locality]
         cluster.loadAssignment = assignment
-        if (inbound.protocol ?? defaults.protocol).usesHTTP2 {
-            cluster.typedExtensionProtocolOptions = Self.http2ProtocolOptions
-        }
+        cluster.typedExtensionProtocolOptions = Self.upstreamOptions(
+            protocol: inbound.protocol ?? defaults.protocol, idleTimeout: policy.appIdleTimeout, maxAge: .zero,
+            maxConcurrentStreams: policy.appMaxConcurrentStreams)
+        cluster.circuitBreakers = Self.circuitBreakers(defaults.dependency)
         return cluster
     }
 
@@ -51,18 +106,7 @@ extension Compiler {
         var original = Envoy_Config_Cluster_V3_Cluster.OriginalDstLbConfig()
         original.useHTTPHeader = true
         cluster.originalDstLbConfig = original
+        cluster.circuitBreakers = Self.circuitBreakers(defaults.dependency)
         return cluster
-    }
-
-    /// `typed_extension_protocol_options` that make Envoy speak HTTP/2 to the upstream.
-    static var http2ProtocolOptions: [String: Google_Protobuf_Any] {
-        var explicit = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions.ExplicitHttpConfig()
-        explicit.http2ProtocolOptions = Envoy_Config_Core_V3_Http2ProtocolOptions()
-        var options = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions()
-        options.explicitHTTPConfig = explicit
-        return [
-            TypeURL.upstreamHTTPProtocolOptionsExtensionName:
-                Google_Protobuf_Any(packing: options, typeURL: TypeURL.upstreamHTTPProtocolOptions)
-        ]
     }
 }
