@@ -5,7 +5,7 @@ public struct Sextant: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sextant",
         abstract: "An xDS control plane for Envoy sidecars and proxyless gRPC clients.",
-        subcommands: [Serve.self, Release.self],
+        subcommands: [Serve.self, Validate.self, Render.self, Diff.self, Release.self],
         defaultSubcommand: Serve.self)
 
     public init() {}
