@@ -39,6 +39,7 @@ from harness.util import free_port, wait_for
 
 OTHER_ZONE = "zone-b"
 UPDATE_BOUND = 5.0
+SHRINK_CONFIRMATION = 1
 CLIENT = Path(__file__).resolve().parent / "harness" / "grpc_xds_client.py"
 
 
@@ -180,7 +181,9 @@ class World:
             "ledger": [Instance(self.ledger.port)],
         }
         c.write_catalog()
-        self.sextant = fleet.sextant(c)
+        # Moving the sandbox's only instance removes 100% of its endpoints: the shrink guard keeps
+        # the old one beside the new one until the move is confirmed (1 s here, 60 s by default).
+        self.sextant = fleet.sextant(c, extra_args=["--shrink-confirmation-seconds", str(SHRINK_CONFIRMATION)])
         original = processes.envoy_bootstrap
         processes.envoy_bootstrap = bootstrap_with_local_cluster(original)
         try:
@@ -247,9 +250,9 @@ def test_sandbox_follows_catalog_changes(world):
     """The sandbox is a catalog service like any other: moving it moves the sandboxed traffic."""
     moved = world.fleet.http_backends("payments-alice-moved")[0]
     world.config.set_instances("payments.sandbox.alice", [Instance(moved.port)])
-    wait_for(lambda: world.get("payments", {"x-sandbox": "alice"})[1] == "payments-alice-moved", UPDATE_BOUND,
-             interval=0.1, what="sandboxed requests to follow payments.sandbox.alice to its new instance")
-    assert world.spread("payments", 5, headers={"x-sandbox": "alice"}) == {"payments-alice-moved": 5}
+    wait_for(lambda: world.spread("payments", 5, headers={"x-sandbox": "alice"}) == {"payments-alice-moved": 5},
+             UPDATE_BOUND + SHRINK_CONFIRMATION, interval=0.1,
+             what="sandboxed requests to follow payments.sandbox.alice to its new instance (after the shrink guard)")
     assert set(world.spread("payments", 10)) == {"payments-0", "payments-1"}
 
 
