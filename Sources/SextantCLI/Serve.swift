@@ -72,16 +72,29 @@ struct Serve: AsyncParsableCommand {
             lastKnownGood: LastKnownGood(directory: stateDir), logger: Logger(label: "sextant.controlplane"))
         // Last-known-good first: served at once, and the baseline the first read is guarded against.
         let restored = controlPlane.restoreLastKnownGood()
-        let source = FileSource(path: inputs.catalog)
-        do { _ = try source.load() } catch {
-            // With nothing good to serve yet, a catalog that cannot be read is fatal.
-            guard restored else { throw ValidationError("\(error)") }
-            logger.error("catalog unreadable at start; serving last-known-good", metadata: ["error": "\(error)"])
+        let events: AsyncStream<CatalogEvent>
+        let catalogName: String
+        var consulSource: ConsulSource?
+        if let consul = try inputs.consul.configuration() {
+            // Consul down at start is not fatal: streams wait (or get last-known-good) until it answers.
+            let source = ConsulSource(configuration: consul, logger: Logger(label: "sextant.consul"))
+            consulSource = source
+            events = source.events()
+            catalogName = "Consul at \(consul.url.absoluteString)"
+        } else {
+            let source = FileSource(path: inputs.catalog)
+            do { _ = try source.load() } catch {
+                // With nothing good to serve yet, a catalog file that cannot be read is fatal.
+                guard restored else { throw ValidationError("\(error)") }
+                logger.error("catalog unreadable at start; serving last-known-good", metadata: ["error": "\(error)"])
+            }
+            events = source.events()
+            catalogName = inputs.catalog
         }
         let adminAddress = try HostPort(admin)
         let adminServer = try AdminServer(
             host: adminAddress.host, port: adminAddress.port, logger: Logger(label: "sextant.admin"),
-            handler: AdminAPI(controlPlane: controlPlane, nacks: nacks).handle)
+            handler: AdminAPI(controlPlane: controlPlane, nacks: nacks, consul: consulSource).handle)
         let adminPort = try adminServer.start()
 
         var configuration = GRPCServerConfiguration()
@@ -97,12 +110,12 @@ struct Serve: AsyncParsableCommand {
             logger: Logger(label: "sextant.xds")
         ).register(on: server)
         let bound = try server.start()
-        let sourceTask = Task { await controlPlane.run(source.events()) }
+        let sourceTask = Task { await controlPlane.run(events) }
 
         let banner =
             """
             sextant: serving xDS (ADS, SotW and delta) on \(bound.host):\(bound.port)\(configuration.tls == nil ? "" : " with TLS")
-            sextant: catalog \(inputs.catalog), templates \(inputs.templates), defaults \(inputs.defaults)
+            sextant: catalog \(catalogName), templates \(inputs.templates), defaults \(inputs.defaults)
             sextant: admin API on \(adminAddress.host):\(adminPort) (/readyz, /debug/safeguards, /metrics)
             sextant: point an Envoy at it: envoy -c Config/envoy-bootstrap.yaml --disable-hot-restart
 

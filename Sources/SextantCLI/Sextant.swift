@@ -22,14 +22,7 @@ struct InputOptions: ParsableArguments {
     @Option(help: "The file of template defaults.")
     var defaults = "Config/defaults.yaml"
 
-    @Option(help: "Read the catalog from Consul at this URL instead of --catalog (not available yet).")
-    var consul: String?
-
-    func validate() throws {
-        if consul != nil {
-            throw ValidationError("--consul is reserved for the Consul catalog source, which this build does not include yet; use --catalog")
-        }
-    }
+    @OptionGroup var consul: ConsulOptions
 }
 
 extension Sextant {

@@ -94,22 +94,26 @@ struct CatalogInput: Sendable {
     }
 
     static func load(_ inputs: InputOptions) async -> CatalogInput {
-        if let consul = inputs.consul { return await self.consul(consul) }
+        do {
+            if let configuration = try inputs.consul.configuration() { return await consul(configuration) }
+        } catch {
+            return CatalogInput(
+                name: inputs.consul.url ?? "--consul",
+                result: .failure(ConfigErrors([ConfigError(file: "--consul", line: 0, column: 0, field: "", message: "\(error)")])))
+        }
         return file(inputs.catalog)
     }
 
     /// The first full catalog Consul gives (every watched service read once), or its first failure.
-    static func consul(_ address: String, timeout: Duration = .seconds(30)) async -> CatalogInput {
+    static func consul(_ configuration: ConsulConfiguration, timeout: Duration = .seconds(30)) async -> CatalogInput {
+        let address = configuration.url.absoluteString
         func failure(_ message: String) -> CatalogInput {
             CatalogInput(
                 name: address, result: .failure(ConfigErrors([ConfigError(file: address, line: 0, column: 0, field: "", message: message)])))
         }
-        guard let url = URL(string: address), let scheme = url.scheme, ["http", "https"].contains(scheme) else {
-            return failure("--consul: expected an http:// or https:// URL")
-        }
         var logger = Logger(label: "sextant.consul")
         logger.logLevel = .critical  // the outcome is reported as a problem; no log lines in CI output
-        let source = ConsulSource(configuration: ConsulConfiguration(url: url), logger: logger)
+        let source = ConsulSource(configuration: configuration, logger: logger)
         let first = await withTaskGroup(of: Result<Catalog, ConfigErrors>?.self) { group in
             group.addTask {
                 for await event in source.events() {

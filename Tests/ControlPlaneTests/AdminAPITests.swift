@@ -1,4 +1,4 @@
-import Catalog
+@testable import Catalog
 import Foundation
 import Logging
 import Templates
@@ -56,6 +56,7 @@ private func get(_ path: String, port: Int, method: String = "GET", raw: String?
         controlPlane.apply(Catalog([CatalogService(name: "payments", instances: [])]))
         let report = api.handle(AdminRequest(method: "GET", path: "/debug/safeguards", query: [:]))
         #expect(report.body.contains("\"reason\" : \"payments would go from 1 instances to none\""))
+        #expect(report.body.contains("\"frozen\" : null"), "not frozen is said, not left out")
         #expect(api.handle(AdminRequest(method: "GET", path: "/metrics", query: [:])).body.contains("sextant_safeguard_holds{kind=\"empty\"} 1"))
         #expect(api.handle(AdminRequest(method: "GET", path: "/release", query: ["service": "payments"])).status == 405)
         #expect(api.handle(AdminRequest(method: "POST", path: "/release", query: [:])).status == 400)
@@ -84,5 +85,20 @@ private func get(_ path: String, port: Int, method: String = "GET", raw: String?
         #expect(try get("", port: port, raw: "not http at all\r\n\r\n").0 == 400)
         #expect(try get("", port: port, raw: String(repeating: "x", count: 20_000)).0 == 431)
         #expect(try get("/readyz", port: port).0 == 503)
+    }
+}
+
+@Suite struct ConsulMetricsTests {
+    @Test func failedReadsAreCountedByWatchAndReasonWithEscapedLabels() {
+        let stats = ConsulStatistics(
+            requests: 7, requestsByEndpoint: ["catalog-services": 2, "health-service": 5],
+            errors: ["http-5xx": 3], errorsByService: ["pay\"ments": ["http-5xx": 2], "catalog-services": ["http-5xx": 1]],
+            indexResets: 1, unchangedAnswers: 0, updates: 4)
+        let lines = AdminAPI.metrics(stats)
+        #expect(lines.contains("sextant_consul_requests_total{endpoint=\"health-service\"} 5"))
+        #expect(lines.contains("sextant_consul_errors_total{watch=\"pay\\\"ments\",reason=\"http-5xx\"} 2"))
+        #expect(lines.contains("sextant_consul_errors_total{watch=\"catalog-services\",reason=\"http-5xx\"} 1"))
+        #expect(lines.contains("sextant_consul_index_resets_total 1"))
+        #expect(lines.contains("sextant_consul_updates_total 4"))
     }
 }

@@ -121,19 +121,42 @@ func exitCode(_ body: () async throws -> Void) async -> Int32? {
 }
 
 @Suite struct CatalogInputTests {
-    @Test func aConsulAddressThatIsNotAURLIsAProblem() async {
-        let input = await CatalogInput.consul("consul.local:8500")
-        guard case .failure(let errors) = input.result else {
-            Issue.record("accepted a non-URL")
-            return
+    @Test func aConsulAddressThatIsNotAURLIsAUsageError() {
+        #expect {
+            _ = try Validate.parse(["--consul", "consul.local:8500"])
+        } throws: { error in
+            Validate.message(for: error).contains("http://")
         }
-        #expect(errors.description.contains("http://"))
+    }
+
+    @Test func consulOptionsBecomeTheSourceConfiguration() throws {
+        let command = try Validate.parse([
+            "--consul", "https://consul.internal:8501", "--consul-datacenter", "eu1", "--consul-stale",
+            "--consul-max-staleness", "2.5", "--consul-tag", "prod", "--consul-tag", "v2", "--consul-health",
+            "warning=healthy", "--consul-zone-key", "az", "--consul-tagged-address", "lan_ipv4", "--consul-wait", "30",
+        ])
+        let configuration = try #require(try command.inputs.consul.configuration())
+        #expect(configuration.url.absoluteString == "https://consul.internal:8501")
+        #expect(configuration.datacenter == "eu1")
+        #expect(configuration.stale && configuration.maxStaleness == .milliseconds(2_500))
+        #expect(configuration.tags == ["prod", "v2"])
+        #expect(configuration.health == HealthMapping(warning: .healthy))
+        #expect(configuration.zoneMetaKeys == ["az"] && configuration.taggedAddress == "lan_ipv4")
+        #expect(configuration.wait == .seconds(30))
+        #expect(try Validate.parse([]).inputs.consul.configuration() == nil, "no --consul: the catalog file")
+    }
+
+    @Test func consulOnlyOptionsNeedConsul() {
+        #expect(throws: (any Error).self) { _ = try Validate.parse(["--consul-stale"]) }
+        #expect(throws: (any Error).self) {
+            _ = try Validate.parse(["--consul", "http://127.0.0.1:8500", "--consul-max-staleness", "2"])
+        }
     }
 
     @Test func anUnreachableConsulIsAProblemNotAHang() async {
         let clock = ContinuousClock()
         let started = clock.now
-        let input = await CatalogInput.consul("http://127.0.0.1:1", timeout: .seconds(20))
+        let input = await CatalogInput.consul(ConsulConfiguration(url: URL(string: "http://127.0.0.1:1")!), timeout: .seconds(20))
         #expect(clock.now - started < .seconds(20))
         guard case .failure = input.result else {
             Issue.record("an unreachable Consul gave a catalog")

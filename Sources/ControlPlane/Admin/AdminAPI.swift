@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import XDS
 
@@ -8,10 +9,13 @@ import XDS
 public struct AdminAPI: Sendable {
     let controlPlane: ControlPlane
     let nacks: NackLog
+    /// With `--consul`: its request and error counters are exported on /metrics.
+    let consul: ConsulSource?
 
-    public init(controlPlane: ControlPlane, nacks: NackLog) {
+    public init(controlPlane: ControlPlane, nacks: NackLog, consul: ConsulSource? = nil) {
         self.controlPlane = controlPlane
         self.nacks = nacks
+        self.consul = consul
     }
 
     public func handle(_ request: AdminRequest) -> AdminResponse {
@@ -60,7 +64,41 @@ public struct AdminAPI: Sendable {
         }
         lines += ["# HELP sextant_xds_nacks_total Responses rejected by clients, by type.", "# TYPE sextant_xds_nacks_total counter"]
         for type in ResourceType.allCases { lines.append("sextant_xds_nacks_total{type=\"\(type)\"} \(nacks.count(type))") }
+        if let consul { lines += Self.metrics(consul.statistics) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Consul's counters: requests by endpoint, failed reads by watch (service) and reason.
+    static func metrics(_ stats: ConsulStatistics) -> [String] {
+        var lines = [
+            "# HELP sextant_consul_requests_total HTTP requests sent to Consul, by endpoint.",
+            "# TYPE sextant_consul_requests_total counter",
+        ]
+        for (endpoint, count) in stats.requestsByEndpoint.sorted(by: { $0.key < $1.key }) {
+            lines.append("sextant_consul_requests_total{endpoint=\"\(label(endpoint))\"} \(count)")
+        }
+        lines += [
+            "# HELP sextant_consul_errors_total Failed Consul reads (the last good data stays), by watch and reason.",
+            "# TYPE sextant_consul_errors_total counter",
+        ]
+        for (watch, reasons) in stats.errorsByService.sorted(by: { $0.key < $1.key }) {
+            for (reason, count) in reasons.sorted(by: { $0.key < $1.key }) {
+                lines.append("sextant_consul_errors_total{watch=\"\(label(watch))\",reason=\"\(label(reason))\"} \(count)")
+            }
+        }
+        lines += [
+            "# HELP sextant_consul_index_resets_total Blocking-query indexes that went backwards and were reset.",
+            "# TYPE sextant_consul_index_resets_total counter", "sextant_consul_index_resets_total \(stats.indexResets)",
+            "# HELP sextant_consul_updates_total Catalogs the Consul source emitted.",
+            "# TYPE sextant_consul_updates_total counter", "sextant_consul_updates_total \(stats.updates)",
+        ]
+        return lines
+    }
+
+    /// A Prometheus label value: backslash, quote and newline escaped.
+    private static func label(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
     }
 
     private func json(_ value: some Encodable) -> AdminResponse {
@@ -91,6 +129,16 @@ private struct SafeguardsReport: Encodable {
     let ready: Bool
     let frozen: FreezeReport?
     let holds: [HoldReport]
+
+    private enum CodingKeys: String, CodingKey { case ready, frozen, holds }
+
+    /// `frozen` is always present (null when not frozen), so a reader need not guess.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ready, forKey: .ready)
+        try container.encode(frozen, forKey: .frozen)
+        try container.encode(holds, forKey: .holds)
+    }
 
     init(_ status: ControlPlane.Status, now: ContinuousClock.Instant) {
         ready = status.ready
