@@ -8,49 +8,16 @@ after the (shortened) confirmation period.
 
 import os
 import signal
-import threading
 import time
 
-import pytest
 
 from harness.config import ZONE, Instance
 from harness.fleet import require_sextant
-from harness.mesh import http_get
+from harness.mesh import Traffic, steady
 from harness.util import free_port, wait_for
 
 CONFIRM = 3  # seconds: the confirmation period these tests run with (default 60)
 SAFEGUARD_ARGS = ["--empty-confirmation-seconds", str(CONFIRM), "--shrink-confirmation-seconds", str(CONFIRM)]
-
-
-class Traffic:
-    """Sends requests to `payments` through Envoy in a thread; counts answers and failures."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.ok = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="traffic")
-
-    def _run(self):
-        while not self._stop.wait(0.01):
-            try:
-                status, body, _ = http_get(self.port, "payments", timeout=2)
-                if status == 200:
-                    self.ok += 1
-                else:
-                    self.failures.append(f"HTTP {status}: {body[:60]}")
-            except OSError as error:
-                self.failures.append(repr(error))
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return False
 
 
 class Scenario:
@@ -99,14 +66,6 @@ class Scenario:
 
     def traffic(self) -> Traffic:
         return Traffic(self.config.outbound_port)
-
-
-def steady(seconds: float, check) -> None:
-    """`check()` must hold at every sample for `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert check()
-        time.sleep(0.1)
 
 
 def test_an_empty_read_keeps_traffic_and_a_real_deregistration_goes_through(fleet):

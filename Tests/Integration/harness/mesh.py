@@ -119,3 +119,47 @@ class ConnectionWatch:
         self._stop.set()
         self._thread.join(timeout=5)
         return False
+
+
+class Traffic:
+    """Requests to `host` through Envoy's outbound listener in a thread; counts answers and failures."""
+
+    def __init__(self, port: int, host: str = "payments"):
+        self.port = port
+        self.host = host
+        self.answers: dict[str, int] = {}
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="traffic")
+
+    def _run(self):
+        while not self._stop.wait(0.01):
+            try:
+                status, body, _ = http_get(self.port, self.host, timeout=2)
+                if status == 200:
+                    self.answers[body] = self.answers.get(body, 0) + 1
+                else:
+                    self.failures.append(f"HTTP {status}: {body[:60]}")
+            except OSError as error:
+                self.failures.append(repr(error))
+
+    @property
+    def ok(self) -> int:
+        return sum(self.answers.values())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return False
+
+
+def steady(seconds: float, check) -> None:
+    """`check()` must hold at every sample for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert check()
+        time.sleep(0.05)
