@@ -20,15 +20,47 @@ struct Validate: AsyncParsableCommand {
     @Option(help: "With --envoy: keep the generated bootstraps in this folder (default: a temporary one, removed).")
     var bootstrapDir: String?
 
+    @Option(help: "A catalog file, or serve's --state-dir: report which changes from it the safeguards would hold.")
+    var baseline: String?
+
+    @Flag(help: "With --baseline: exit 1 when a change would be held (so CI asks for an explicit release).")
+    var failOnHold = false
+
+    @OptionGroup var safeguards: SafeguardOptions
+
+    func validate() throws {
+        if failOnHold && baseline == nil { throw ValidationError("--fail-on-hold needs --baseline") }
+    }
+
     func run() async throws {
         let workspace = await Workspace.load(inputs)
         let report = Self.check(workspace, envoy: envoy, bootstrapDir: bootstrapDir)
         for problem in report.problems { Output.out("\(problem)\n") }
-        if report.problems.isEmpty {
-            let checked = envoy == nil ? "" : ", accepted by envoy --mode validate"
-            Output.out("sextant validate: OK: \(report.services) service(s), \(report.resources) resource(s)\(checked)\n")
-        } else {
+        guard report.problems.isEmpty else {
             Output.err("sextant validate: \(report.problems.count) problem(s)\n")
+            throw ExitCode(1)
+        }
+        var held = false
+        // Only a candidate without problems is worth comparing: a catalog that failed to load
+        // would look like every service vanished.
+        if let baseline {
+            let preview: HoldPreview
+            do {
+                preview = HoldPreview(
+                    baseline: try HoldPreview.loadBaseline(baseline), candidate: workspace.catalog, policy: safeguards.policy)
+            } catch {
+                Output.err(error.message + "\n")
+                throw ExitCode(2)
+            }
+            for line in preview.lines(location: Problem(location: workspace.catalogFile, message: "").location, policy: safeguards.policy) {
+                Output.out(line + "\n")
+            }
+            held = !preview.isEmpty
+        }
+        let checked = envoy == nil ? "" : ", accepted by envoy --mode validate"
+        Output.out("sextant validate: OK: \(report.services) service(s), \(report.resources) resource(s)\(checked)\n")
+        if held && failOnHold {
+            Output.err("sextant validate: a catalog change would be held (--fail-on-hold)\n")
             throw ExitCode(1)
         }
     }
