@@ -125,9 +125,12 @@ struct Serve: AsyncParsableCommand {
 
         await SignalWaiter.wait(for: [SIGTERM, SIGINT])
         logger.info("shutting down", metadata: ["drain": "\(drainSeconds)s"])
-        sourceTask.cancel()
         server.shutdown(grace: .milliseconds(Int(drainSeconds * 1_000)))
         adminServer.shutdown()
+        // Not awaited, and not on this path: cancelling the source cancels URLSession tasks in
+        // cancellation handlers that run synchronously in the canceller, and FoundationNetworking's
+        // cancel can block on its own queue. Exiting ends the source either way.
+        Task.detached { sourceTask.cancel() }
         logger.info("stopped")
     }
 }

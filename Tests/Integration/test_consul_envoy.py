@@ -36,13 +36,15 @@ def world(tmp_path_factory):
             w.stop()
 
 
-def recover(world) -> None:
-    """A change made now reaches Envoy: Sextant is reading Consul again."""
+def recover(world, label: str) -> float:
+    """A change made now reaches Envoy: Sextant is reading Consul again. Returns how long it took."""
     extra = world.fleet.http_backends("payments-extra")[0]
     world.register("payments", extra.port)
-    world.wait_hosts(world.baseline() | {extra.hostport}, timeout=RECOVERY)
+    took = world.wait_hosts(world.baseline() | {extra.hostport}, timeout=RECOVERY)
+    print(f"recovery after {label}: {took:.2f}s")  # shown with -s; the README's fault table quotes these
     world.sim.deregister(f"payments-{extra.port}")
     world.wait_hosts(world.baseline())
+    return took
 
 
 def held(world, service: str | None = None) -> bool:
@@ -117,7 +119,7 @@ def test_a_consul_fault_never_reaches_envoy(world, name):
             steady(1.5, lambda: world.hosts() == world.baseline())
         finally:
             world.sim.clear_faults()
-        recover(world)
+        recover(world, name)
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.ok > 50
 
@@ -130,7 +132,7 @@ def test_a_hanging_consul_never_reaches_envoy(world):
             steady(WAIT + 1, lambda: world.hosts() == world.baseline())
         finally:
             world.sim.clear_faults()
-        recover(world)
+        recover(world, "hang")
     assert traffic.failures == [], traffic.failures[:5]
 
 
@@ -148,7 +150,7 @@ def test_losing_acl_read_permission_is_held_like_every_instance_vanishing(world)
             steady(1.5, lambda: world.hosts() == world.baseline())
         finally:
             world.sim.add_token(TOKEN, services=("",))
-        recover(world)
+        recover(world, "acl-read-lost")
     assert traffic.failures == [], traffic.failures[:5]
 
 
@@ -186,7 +188,7 @@ def test_a_restart_while_consul_is_down_serves_last_known_good(tmp_path):
                 wait_for(lambda: w.consul_errors(reason="http-5xx") > 0, 5, what="the restarted Sextant to meet the 500s")
                 steady(2, lambda: w.hosts() == w.baseline())
                 w.sim.clear_faults()
-                recover(w)
+                recover(w, "restart-while-consul-down")
             assert traffic.failures == [], traffic.failures[:5]
         finally:
             w.stop()
