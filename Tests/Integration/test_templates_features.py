@@ -16,7 +16,6 @@ here declares `frontend` as a static EDS cluster fed over ADS.
 """
 
 import concurrent.futures
-import http.client
 import json
 import os
 import subprocess
@@ -34,7 +33,7 @@ import yaml
 from harness import processes
 from harness.config import REGION, ZONE, Instance
 from harness.fleet import managed_fleet, require_sextant
-from harness.mesh import http_get
+from harness.mesh import http_get, spread
 from harness.util import free_port, wait_for
 
 OTHER_ZONE = "zone-b"
@@ -201,12 +200,7 @@ class World:
         return http_get(self.config.outbound_port, host, headers)
 
     def spread(self, host: str, requests: int, headers: dict | None = None) -> dict[str, int]:
-        answers: dict[str, int] = {}
-        for _ in range(requests):
-            status, body, _ = self.get(host, headers)
-            key = body if status == 200 else f"HTTP {status}: {body[:60]}"
-            answers[key] = answers.get(key, 0) + 1
-        return answers
+        return spread(self.config.outbound_port, host, requests, headers)
 
     def grpc_call(self, method: str, timeout: float = 5.0) -> str:
         """One unary call through the outbound listener, with :authority rpc."""

@@ -6,6 +6,13 @@ extension Compiler {
     func edsCluster(
         name: String, serviceName: String, protocol: ServiceProtocol, policy: DependencyPolicy, zoneAware: Bool
     ) -> EnvoyCluster {
+        var cluster = plainEDSCluster(name: name, serviceName: serviceName)
+        apply(policy, protocol: `protocol`, to: &cluster, zoneAware: zoneAware)
+        return cluster
+    }
+
+    /// An EDS cluster over ADS with round-robin balancing and no policy.
+    private func plainEDSCluster(name: String, serviceName: String) -> EnvoyCluster {
         var cluster = EnvoyCluster()
         cluster.name = name
         cluster.type = .eds
@@ -15,7 +22,6 @@ extension Compiler {
         cluster.edsClusterConfig = eds
         cluster.lbPolicy = .roundRobin  // gRPC's xDS client accepts only ROUND_ROBIN/RING_HASH/LEAST_REQUEST
         cluster.connectTimeout = Google_Protobuf_Duration(rounding: defaults.connectTimeout)
-        apply(policy, protocol: `protocol`, to: &cluster, zoneAware: zoneAware)
         return cluster
     }
 
@@ -60,16 +66,7 @@ extension Compiler {
     /// The service's own EDS cluster (named after it): Envoy's zone-aware routing compares the
     /// local service's spread over zones (`cluster_manager.local_cluster_name`) with the upstream's.
     func localCluster(service: String) -> EnvoyCluster {
-        var cluster = EnvoyCluster()
-        cluster.name = service
-        cluster.type = .eds
-        var eds = EnvoyCluster.EdsClusterConfig()
-        eds.edsConfig = .adsV3
-        eds.serviceName = service
-        cluster.edsClusterConfig = eds
-        cluster.lbPolicy = .roundRobin
-        cluster.connectTimeout = Google_Protobuf_Duration(rounding: defaults.connectTimeout)
-        return cluster
+        plainEDSCluster(name: service, serviceName: service)
     }
 
     /// `inbound|S`: the local application, at 127.0.0.1:APP_PORT.

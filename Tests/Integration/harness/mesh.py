@@ -27,6 +27,16 @@ def http_get(port: int, host: str, headers: dict | None = None, path: str = "/",
         conn.close()
 
 
+def spread(port: int, host: str, requests: int, headers: dict | None = None) -> dict[str, int]:
+    """Send `requests` requests to `host` through the listener on `port`; count answers by body."""
+    answers: dict[str, int] = {}
+    for _ in range(requests):
+        status, body, _ = http_get(port, host, headers)
+        key = body if status == 200 else f"HTTP {status}: {body[:80]}"
+        answers[key] = answers.get(key, 0) + 1
+    return answers
+
+
 class Mesh:
     def __init__(self, fleet: Fleet, delta: bool = False, payments: int = 3, zone: str = ZONE):
         self.fleet = fleet
@@ -56,13 +66,7 @@ class Mesh:
         return http_get(self.config.outbound_port, host, headers)
 
     def spread(self, host: str, requests: int, headers: dict | None = None) -> dict[str, int]:
-        """Send `requests` requests through the outbound listener; count answers by body."""
-        answers: dict[str, int] = {}
-        for _ in range(requests):
-            status, body, _ = self.get(host, headers)
-            key = body if status == 200 else f"HTTP {status}: {body[:80]}"
-            answers[key] = answers.get(key, 0) + 1
-        return answers
+        return spread(self.config.outbound_port, host, requests, headers)
 
     # -- Envoy state -------------------------------------------------------------------
 
