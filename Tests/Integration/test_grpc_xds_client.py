@@ -1,44 +1,9 @@
 """gRPC's own xDS client (proxyless, `xds:///payments`) resolves and balances with Sextant's resources."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from harness.config import ZONE, Instance
 from harness.fleet import require_sextant
+from harness.grpc_xds import run_client, xds_bootstrap
 from harness.util import free_port
-
-CLIENT = Path(__file__).resolve().parent / "harness" / "grpc_xds_client.py"
-CLIENT_BOUND = 45  # seconds the whole client process may take
-
-
-def xds_bootstrap(path: Path, xds_port: int, node_id: str, cluster: str, zone: str) -> Path:
-    path.write_text(json.dumps({
-        "xds_servers": [{
-            "server_uri": f"127.0.0.1:{xds_port}",
-            "channel_creds": [{"type": "insecure"}],
-            "server_features": ["xds_v3"],
-        }],
-        "node": {"id": node_id, "cluster": cluster, "locality": {"zone": zone}},
-    }, indent=2))
-    return path
-
-
-def run_client(tmp_path: Path, bootstrap: Path, target: str, rpcs: int) -> dict:
-    env = {**os.environ, "GRPC_XDS_BOOTSTRAP": str(bootstrap), "GRPC_VERBOSITY": "ERROR"}
-    log = tmp_path / "grpc-client.log"
-    with open(log, "wb") as stderr:
-        done = subprocess.run([sys.executable, str(CLIENT), target, str(rpcs), "20"], env=env,
-                              stdout=subprocess.PIPE, stderr=stderr, timeout=CLIENT_BOUND,
-                              cwd=tmp_path)
-    lines = done.stdout.decode().strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {"answers": {}, "error": "no output"}
-    result["exit"] = done.returncode
-    result["log"] = log.read_text(errors="replace")[-6000:]
-    return result
-
 
 def test_proxyless_grpc_client_reaches_every_backend(fleet, tmp_path):
     require_sextant()

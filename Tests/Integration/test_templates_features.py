@@ -16,15 +16,11 @@ here declares `frontend` as a static EDS cluster fed over ADS.
 """
 
 import concurrent.futures
-import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import grpc
 import pytest
@@ -33,13 +29,13 @@ import yaml
 from harness import processes
 from harness.config import REGION, ZONE, Instance
 from harness.fleet import managed_fleet, require_sextant
+from harness.grpc_xds import run_client, xds_bootstrap
 from harness.mesh import http_get, spread
 from harness.util import free_port, wait_for
 
 OTHER_ZONE = "zone-b"
 UPDATE_BOUND = 5.0
 SHRINK_CONFIRMATION = 1
-CLIENT = Path(__file__).resolve().parent / "harness" / "grpc_xds_client.py"
 
 
 # -- servers this module needs beyond the harness's ------------------------------------------
@@ -335,18 +331,9 @@ def test_adaptive_concurrency_filter_accepted_and_in_config_dump(world):
 def test_grpc_xds_client_reaches_a_dependency_through_the_api_listener(world, tmp_path):
     if world.delta:
         pytest.skip("gRPC's xDS client speaks SotW only; the sotw world runs this")
-    bootstrap = tmp_path / "xds-bootstrap.json"
-    bootstrap.write_text(json.dumps({
-        "xds_servers": [{"server_uri": f"127.0.0.1:{world.sextant.xds_port}",
-                         "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
-        "node": {"id": "frontend-grpc-0", "cluster": "frontend", "locality": {"zone": ZONE}},
-    }))
-    env = {**os.environ, "GRPC_XDS_BOOTSTRAP": str(bootstrap), "GRPC_VERBOSITY": "ERROR"}
-    done = subprocess.run([sys.executable, str(CLIENT), "xds:///rpc", "10", "20"], env=env,
-                          capture_output=True, timeout=45, cwd=tmp_path)
-    lines = done.stdout.decode().strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {"answers": {}, "error": "no output"}
-    assert result["error"] is None and done.returncode == 0, (result, done.stderr.decode()[-3000:])
+    bootstrap = xds_bootstrap(tmp_path / "xds-bootstrap.json", world.sextant.xds_port, "frontend-grpc-0", "frontend", ZONE)
+    result = run_client(tmp_path, bootstrap, "xds:///rpc", 10)
+    assert result["error"] is None and result["exit"] == 0, result
     assert result["answers"] == {"rpc-origin": 10}, result
 
 
