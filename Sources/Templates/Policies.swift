@@ -37,6 +37,16 @@ public struct DependencyPolicy: Sendable, Hashable {
     public var zoneAware = false
     public var zoneAwareMinClusterSize = 6
     public var healthyPanicThreshold: Double = 50
+    // Active health checking (opt-in): the cluster's `health_checks`.
+    public var healthCheck = false
+    /// Requested by HTTP checks (http1/http2 dependencies); grpc dependencies use grpc.health.v1.
+    public var healthCheckPath = "/healthz"
+    public var healthCheckInterval: Duration = .seconds(5)
+    public var healthCheckTimeout: Duration = .seconds(1)
+    /// Envoy's own default, made explicit: the interval while the cluster has carried no traffic.
+    public var healthCheckNoTrafficInterval: Duration = .seconds(60)
+    public var unhealthyThreshold = 3
+    public var healthyThreshold = 2
 
     public init() {}
 
@@ -109,6 +119,28 @@ public struct DependencyPolicy: Sendable, Hashable {
         .init(
             "healthy_panic_threshold", .number(\.healthyPanicThreshold, 0...100),
             "below this percentage of healthy hosts Envoy balances over all hosts (0 disables panic mode)"),
+        .init(
+            "health_check.enabled", .bool(\.healthCheck),
+            "Envoy checks every host itself and keeps a host removed from discovery while it passes"),
+        .init(
+            "health_check.path", .text(\.healthCheckPath, .httpPath),
+            "path of the HTTP check of http1/http2 dependencies (grpc ones use grpc.health.v1); 200 is healthy"),
+        .init(
+            "health_check.interval", .duration(\.healthCheckInterval, minimum: .milliseconds(1)),
+            "time between checks of a host"),
+        .init(
+            "health_check.timeout", .duration(\.healthCheckTimeout, minimum: .milliseconds(1)),
+            "a check not answered within this fails"),
+        .init(
+            "health_check.no_traffic_interval",
+            .duration(\.healthCheckNoTrafficInterval, minimum: .milliseconds(1)),
+            "time between checks while the cluster has never carried traffic"),
+        .init(
+            "health_check.unhealthy_threshold", .integer(\.unhealthyThreshold, 1...1000),
+            "consecutive timed-out or refused checks that mark a host unhealthy (a wrong answer does at once)"),
+        .init(
+            "health_check.healthy_threshold", .integer(\.healthyThreshold, 1...1000),
+            "consecutive passing checks that mark an unhealthy host healthy again (a new host needs one)"),
     ]
 }
 

@@ -80,6 +80,12 @@ extension TemplateFormat {
             }
             guard numbers.count == elements.count else { return nil }
             return .integers(Array(Set(numbers)).sorted())
+        case .text(_, let rule):
+            guard case .scalar(let scalar) = value.node, !value.isNull, rule.accepts(scalar.string) else {
+                value.fail("expected \(rule.expected)\(found(value))")
+                return nil
+            }
+            return .text(scalar.string)
         }
     }
 

@@ -185,6 +185,10 @@ public enum TemplateSchema {
             result["type"] = "array"
             result["items"] = ["type": "integer", "minimum": range.lowerBound, "maximum": range.upperBound]
             result["default"] = defaults[keyPath: key]
+        case .text(let key, let rule):
+            result["type"] = "string"
+            result["pattern"] = rule.pattern
+            result["default"] = defaults[keyPath: key]
         }
         return result
     }

@@ -14,8 +14,9 @@ extension Compiler {
         InboundPolicy.fields.applying(inbound.settings, to: defaults.inbound)
     }
 
-    /// Circuit breakers, retry budget, outlier detection, panic threshold, zone-aware routing and
-    /// the upstream HTTP options (protocol, HTTP/2 streams, connection lifetime) of a dependency cluster.
+    /// Circuit breakers, retry budget, outlier detection, panic threshold, zone-aware routing, active
+    /// health checking (opt-in) and the upstream HTTP options (protocol, HTTP/2 streams, connection
+    /// lifetime) of a dependency cluster.
     func apply(_ policy: DependencyPolicy, protocol: ServiceProtocol, to cluster: inout EnvoyCluster, zoneAware: Bool) {
         cluster.circuitBreakers = Self.circuitBreakers(policy)
 
@@ -38,9 +39,36 @@ extension Compiler {
         }
         cluster.commonLbConfig = common
 
+        if policy.healthCheck {
+            cluster.healthChecks = [Self.healthCheck(policy, protocol: `protocol`)]
+        }
+
         cluster.typedExtensionProtocolOptions = Self.upstreamOptions(
             protocol: `protocol`, idleTimeout: policy.connectionIdleTimeout, maxAge: policy.connectionMaxAge,
             maxConcurrentStreams: policy.maxConcurrentStreams)
+    }
+
+    /// The active health check of a dependency cluster: grpc.health.v1 `Check` (empty service name:
+    /// the server as a whole) for grpc, else an HTTP GET of the policy's path expecting 200.
+    ///
+    /// `ignore_health_on_host_removal` stays false (Envoy's default): a host that disappears from
+    /// EDS keeps its traffic until it also fails its checks, so a control plane that wrongly drops
+    /// endpoints cannot take healthy hosts away.
+    static func healthCheck(_ policy: DependencyPolicy, protocol: ServiceProtocol) -> Envoy_Config_Core_V3_HealthCheck {
+        var check = Envoy_Config_Core_V3_HealthCheck()
+        check.interval = Google_Protobuf_Duration(rounding: policy.healthCheckInterval)
+        check.timeout = Google_Protobuf_Duration(rounding: policy.healthCheckTimeout)
+        check.noTrafficInterval = Google_Protobuf_Duration(rounding: policy.healthCheckNoTrafficInterval)
+        check.unhealthyThreshold = Google_Protobuf_UInt32Value(UInt32(policy.unhealthyThreshold))
+        check.healthyThreshold = Google_Protobuf_UInt32Value(UInt32(policy.healthyThreshold))
+        if `protocol` == .grpc {
+            check.grpcHealthCheck = Envoy_Config_Core_V3_HealthCheck.GrpcHealthCheck()
+        } else {
+            var http = Envoy_Config_Core_V3_HealthCheck.HttpHealthCheck()
+            http.path = policy.healthCheckPath
+            check.httpHealthCheck = http
+        }
+        return check
     }
 
     /// Default-priority thresholds from the policy, always with a retry budget. Every cluster that

@@ -11,9 +11,10 @@ import SwiftProtobuf
 /// For service S with dependencies D1…Dn it produces (names in `ResourceNames`):
 /// - clusters: per catalog dependency an EDS cluster `Di` (served over ADS) with the dependency
 ///   policy (circuit breakers with a retry budget, outlier detection, panic threshold, zone-aware
-///   routing, upstream protocol and connection lifetime); per external dependency a STATIC or
-///   STRICT_DNS cluster `Di`; per sandbox an EDS cluster `Di~sandbox~NAME`; per method cache the
-///   EDS cluster `Di~cache` and the aggregate `Di~cached` = [`Di~cache`, `Di`]; S's own EDS
+///   routing, optional active health checks, upstream protocol and connection lifetime); per
+///   external dependency a STATIC or STRICT_DNS cluster `Di`; per sandbox an EDS cluster
+///   `Di~sandbox~NAME`; per method cache the EDS cluster `Di~cache` and the aggregate
+///   `Di~cached` = [`Di~cache`, `Di`]; S's own EDS
 ///   cluster `S` when a dependency is zone-aware; `inbound|S` (STATIC, 127.0.0.1:APP_PORT) when
 ///   S has an inbound port; `passthrough` (ORIGINAL_DST) when passthrough is on;
 /// - endpoints: one ClusterLoadAssignment per EDS service name, localities sorted by (region, zone);

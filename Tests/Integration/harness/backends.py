@@ -12,13 +12,23 @@ ECHO_METHOD = "/test.Echo/Who"
 
 
 class HTTPBackend:
-    """A threaded HTTP/1.1 server; every request is answered with the backend's name."""
+    """A threaded HTTP/1.1 server; every request is answered with the backend's name.
 
-    def __init__(self, name: str, port: int | None = None):
+    Optional health path: with `health_path="/healthz"`, requests for that path (query ignored)
+    are answered 200 while `healthy` is true and 503 once a test sets it false; they are counted
+    in `health_checks` (with their Host headers in `health_check_hosts`), not in `hits`.
+    Without it (the default), every path is an ordinary request.
+    """
+
+    def __init__(self, name: str, port: int | None = None, health_path: str | None = None):
         self.name = name
         self.port = port or free_port()
         self.hits = 0
         self.hosts: list[str] = []
+        self.health_path = health_path
+        self.healthy = True
+        self.health_checks = 0
+        self.health_check_hosts: set[str] = set()
         self._lock = threading.Lock()
         backend = self
 
@@ -29,6 +39,9 @@ class HTTPBackend:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
+                if backend.health_path is not None and self.path.split("?")[0] == backend.health_path:
+                    self._health()
+                    return
                 with backend._lock:
                     backend.hits += 1
                     backend.hosts.append(self.headers.get("Host", ""))
@@ -37,6 +50,18 @@ class HTTPBackend:
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("x-backend", backend.name)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _health(self):
+                with backend._lock:
+                    backend.health_checks += 1
+                    backend.health_check_hosts.add(self.headers.get("Host", ""))
+                    healthy = backend.healthy
+                body = b"ok" if healthy else b"unhealthy"
+                self.send_response(200 if healthy else 503)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -60,6 +85,10 @@ class HTTPBackend:
         with self._lock:
             return self.hits
 
+    def health_check_count(self) -> int:
+        with self._lock:
+            return self.health_checks
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -70,9 +99,13 @@ class HTTPBackend:
 
 
 class GRPCBackend:
-    """A grpcio server answering /test.Echo/Who with its own name (raw bytes in, raw bytes out)."""
+    """A grpcio server answering /test.Echo/Who with its own name (raw bytes in, raw bytes out).
 
-    def __init__(self, name: str, port: int | None = None):
+    With `health=True` it also serves grpc.health.v1 (package grpcio-health-checking): the server
+    as a whole ("") is SERVING until `set_serving(False)`.
+    """
+
+    def __init__(self, name: str, port: int | None = None, health: bool = False):
         self.name = name
         self.port = port or free_port()
         self.hits = 0
@@ -90,6 +123,12 @@ class GRPCBackend:
         })
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self._server.add_generic_rpc_handlers((handler,))
+        self._health = None
+        if health:
+            from grpc_health.v1 import health as grpc_health, health_pb2_grpc
+            self._health = grpc_health.HealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+            self.set_serving(True)
         bound = self._server.add_insecure_port(f"127.0.0.1:{self.port}")
         if bound != self.port:
             raise RuntimeError(f"gRPC backend {name} could not bind 127.0.0.1:{self.port}")
@@ -102,6 +141,13 @@ class GRPCBackend:
     def hit_count(self) -> int:
         with self._lock:
             return self.hits
+
+    def set_serving(self, serving: bool) -> None:
+        """The grpc.health.v1 status of the whole server (needs `health=True`)."""
+        from grpc_health.v1 import health_pb2
+        assert self._health is not None, f"{self.name} was started without health=True"
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        self._health.set("", status)
 
     def stop(self) -> None:
         self._server.stop(grace=None).wait(timeout=5)
