@@ -40,7 +40,10 @@ enum ConfigDump {
         return true
     }()
 
+    /// JSON in Envoy's config_dump spelling. Asking for them registers `anyTypes`, which every
+    /// JSON encoding of a message holding an `Any` needs (not only `entry`'s).
     static var jsonOptions: JSONEncodingOptions {
+        _ = registration
         var options = JSONEncodingOptions()
         options.preserveProtoFieldNames = true  // Envoy's config_dump spells fields in snake_case
         options.useDeterministicOrdering = true
