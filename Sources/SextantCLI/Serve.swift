@@ -68,7 +68,7 @@ struct Serve: AsyncParsableCommand {
         let store = SnapshotStore()
         let nacks = NackLog()
         let controlPlane = ControlPlane(
-            store: store, compiler: TemplateCompiler(templates: templates), policy: safeguards.policy,
+            store: store, compiler: TemplateCompiler(templates: templates), policy: safeguards.policy(templates.defaults.safeguards),
             lastKnownGood: LastKnownGood(directory: stateDir), logger: Logger(label: "sextant.controlplane"))
         // Last-known-good first: served at once, and the baseline the first read is guarded against.
         let restored = controlPlane.restoreLastKnownGood()

@@ -44,15 +44,16 @@ struct Validate: AsyncParsableCommand {
         // Only a candidate without problems is worth comparing: a catalog that failed to load
         // would look like every service vanished.
         if let baseline {
+            let policy = safeguards.policy(workspace.templates.defaults.safeguards)
             let preview: HoldPreview
             do {
                 preview = HoldPreview(
-                    baseline: try HoldPreview.loadBaseline(baseline), candidate: workspace.catalog, policy: safeguards.policy)
+                    baseline: try HoldPreview.loadBaseline(baseline), candidate: workspace.catalog, policy: policy)
             } catch {
                 Output.err(error.message + "\n")
                 throw ExitCode(2)
             }
-            for line in preview.lines(location: Problem(location: workspace.catalogFile, message: "").location, policy: safeguards.policy) {
+            for line in preview.lines(location: Problem(location: workspace.catalogFile, message: "").location, policy: policy) {
                 Output.out(line + "\n")
             }
             held = !preview.isEmpty

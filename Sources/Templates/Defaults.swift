@@ -24,6 +24,8 @@ public struct Defaults: Sendable, Equatable, Hashable {
     public var dependency = DependencyPolicy()
     /// The request header whose value names a sandbox (`routes.sandbox_header`).
     public var sandboxHeader = "x-sandbox"
+    /// How `serve` guards catalog changes (`safeguards:`).
+    public var safeguards = SafeguardSettings()
 
     public init() {}
 }

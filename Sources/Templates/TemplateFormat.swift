@@ -13,6 +13,7 @@ public enum TemplateFormat {
         ["name", "protocol", "timeout", "external", "sandboxes", "method_cache"] + topKeys(DependencyPolicy.fields)
     static let defaultsFields = [
         "listeners", "clusters", "routes", "passthrough", "protocol", "default_template", "inbound", "dependency",
+        "safeguards",
     ]
     static let listenersFields = ["address", "outbound_port", "inbound_port"]
     static let clustersFields = ["connect_timeout"]
@@ -187,6 +188,9 @@ public enum TemplateFormat {
         }
         if let settings = fields["dependency"].flatMap({ parseSettings($0, fields: DependencyPolicy.fields) }) {
             defaults.dependency = DependencyPolicy.fields.applying(settings, to: defaults.dependency)
+        }
+        if let settings = fields["safeguards"].flatMap({ parseSettings($0, fields: SafeguardSettings.fields) }) {
+            defaults.safeguards = SafeguardSettings.fields.applying(settings, to: defaults.safeguards)
         }
         if let passthrough = fields["passthrough"]?.bool() {
             defaults.passthrough = passthrough

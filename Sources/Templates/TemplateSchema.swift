@@ -34,6 +34,7 @@ public enum TemplateSchema {
     private static func definitions() -> [String: Any] {
         let inboundPolicy = settingsObject(InboundPolicy.fields, defaults: InboundPolicy())
         let dependencyPolicy = settingsObject(DependencyPolicy.fields, defaults: DependencyPolicy())
+        let safeguards = settingsObject(SafeguardSettings.fields, defaults: SafeguardSettings())
         var inbound = inboundPolicy
         inbound["description"] = "The application's own port; the inbound listener forwards to 127.0.0.1:port."
         inbound["required"] = ["port"]
@@ -118,6 +119,7 @@ public enum TemplateSchema {
                     ["inbound": ["anyOf": [["type": "null"], ["$ref": "#/$defs/inbound"]]]]),
                 "inbound": ["$ref": "#/$defs/inboundSettings"],
                 "dependency": ["$ref": "#/$defs/dependencySettings"],
+                "safeguards": ["$ref": "#/$defs/safeguardSettings"],
             ])
         return [
             "duration": [
@@ -129,6 +131,7 @@ public enum TemplateSchema {
             "name": ["type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"],
             "inboundSettings": inboundPolicy,
             "dependencySettings": dependencyPolicy,
+            "safeguardSettings": safeguards,
             "inbound": inbound,
             "dependency": dependency,
             "template": template,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Catalog
 import ControlPlane
 import Foundation
+import Templates
 import Testing
 
 @testable import SextantCLI
@@ -76,5 +77,17 @@ import Testing
         #expect(await exitCode { try await Validate.parse(inputs + ["--fail-on-hold"]).run() } == 1)
         #expect(await exitCode { try await Validate.parse(inputs + ["--fail-on-hold", "--shrink-threshold", "1"]).run() } == 0)
         #expect(throws: (any Error).self) { _ = try Validate.parse(["--fail-on-hold"]) }
+    }
+
+    @Test func flagsOverrideDefaultsYAMLOnlyWhenGiven() throws {
+        var settings = SafeguardSettings()
+        settings.shrinkThresholdPercent = 20
+        settings.emptyConfirmation = .seconds(5)
+        let fromFile = try SafeguardOptions.parse([]).policy(settings)
+        #expect(fromFile.shrinkThreshold == 0.2 && fromFile.emptyConfirmation == .seconds(5))
+        #expect(fromFile.freezeThreshold == 0.3 && fromFile.shrinkConfirmation == .seconds(60))
+        let flagged = try SafeguardOptions.parse(["--shrink-threshold", "0.7", "--empty-confirmation-seconds", "0"]).policy(settings)
+        #expect(flagged.shrinkThreshold == 0.7 && flagged.emptyConfirmation == .zero)
+        #expect(throws: (any Error).self) { _ = try SafeguardOptions.parse(["--freeze-threshold", "30"]) }
     }
 }
