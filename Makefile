@@ -62,5 +62,12 @@ check-protos: protos deps-py
 	@test -z "$$(git status --porcelain -- Sources/EnvoyAPI/Generated)" || { echo "untracked generated files"; exit 1; }
 	$(PY) scripts/check_protos.py
 
+# Measured numbers (not part of `make test`): the templates compiler on serve's path, and a
+# ConsulSource + ControlPlane against the Consul simulator. Release build; prints one table.
+bench: deps-apt deps-py
+	$(SWIFT) build -c release --scratch-path .build-bench --product sextant-bench $(SWIFT_FLAGS)
+	$$($(SWIFT) build -c release --scratch-path .build-bench --show-bin-path)/sextant-bench \
+	  --python $(PY) --simulator Benchmarks/consul_sim_indexed.py
+
 clean:
 	rm -rf .build .build-* $(VENV)

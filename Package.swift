@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sextant", targets: ["sextant"]),
+        .executable(name: "sextant-bench", targets: ["sextant-bench"]),
     ],
     dependencies: [
         // exact: the committed generated code must match the runtime (see Makefile `protos`).
@@ -69,6 +70,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(name: "sextant", dependencies: ["SextantCLI"]),
+        .executableTarget(
+            name: "sextant-bench",
+            dependencies: [
+                "ControlPlane", "Catalog", "Templates", "XDS", "EnvoyAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/SextantBench"),
 
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "GRPCServerTests", dependencies: ["GRPCServer", "SystemIO", "CNGHTTP2"]),
