@@ -46,6 +46,7 @@ public final class ControlPlane: Sendable {
     private let store: SnapshotStore
     private let compiler: any ServiceCompiler
     private let lastKnownGood: LastKnownGood?
+    private let stateWriter: StateWriter?
     private let logger: Logger
     private let state: Mutex<State>
 
@@ -56,6 +57,7 @@ public final class ControlPlane: Sendable {
         self.store = store
         self.compiler = compiler
         self.lastKnownGood = lastKnownGood
+        self.stateWriter = lastKnownGood.map { StateWriter(state: $0, logger: logger) }
         self.logger = logger
         self.state = Mutex(State(safeguards: Safeguards(policy: policy)))
         store.onServiceRequested { [weak self] service in
@@ -158,6 +160,9 @@ public final class ControlPlane: Sendable {
         if let snapshots { store.publish(snapshots) }
     }
 
+    /// Returns once the newest accepted catalog is on disk (on shutdown; writes are asynchronous).
+    public func flushLastKnownGood() { stateWriter?.flush() }
+
     public var status: Status {
         state.withLock { s in
             Status(
@@ -188,11 +193,7 @@ public final class ControlPlane: Sendable {
         report(holdsBefore, s.safeguards.holds, frozenBefore, s.safeguards.freeze)
         if served == s.served { return [] }
         s.served = served
-        if let lastKnownGood {
-            do { try lastKnownGood.save(served) } catch {
-                logger.error("could not save last-known-good state", metadata: ["error": "\(error)"])
-            }
-        }
+        stateWriter?.submit(served)
         return compileAll(served, &s)
     }
 

@@ -127,6 +127,7 @@ struct Serve: AsyncParsableCommand {
         logger.info("shutting down", metadata: ["drain": "\(drainSeconds)s"])
         server.shutdown(grace: .milliseconds(Int(drainSeconds * 1_000)))
         adminServer.shutdown()
+        controlPlane.flushLastKnownGood()
         // Not awaited, and not on this path: cancelling the source cancels URLSession tasks in
         // cancellation handlers that run synchronously in the canceller, and FoundationNetworking's
         // cancel can block on its own queue. Exiting ends the source either way.

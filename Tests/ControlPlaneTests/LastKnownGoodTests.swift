@@ -23,6 +23,23 @@ private let catalog = Catalog([
 ])
 
 @Suite struct LastKnownGoodTests {
+    @Test func theWriterKeepsTheNewestOfABurstAndFlushWaitsForIt() async throws {
+        let state = LastKnownGood(directory: temporaryDirectory())
+        let writer = StateWriter(state: state, logger: Logger(label: "test"))
+        let versions = (1...200).map { port in
+            Catalog([CatalogService(name: "payments", instances: [Instance(address: "127.0.0.1", port: port)])])
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for part in stride(from: 0, to: 150, by: 50) {
+                group.addTask { for catalog in versions[part..<part + 50] { writer.submit(catalog) } }
+            }
+        }
+        for catalog in versions[150...] { writer.submit(catalog) }
+        writer.flush()
+        #expect(try state.load() == versions.last, "the newest submitted catalog is the one on disk")
+        writer.flush()  // nothing pending: returns at once
+    }
+
     @Test func roundTrip() throws {
         let state = LastKnownGood(directory: temporaryDirectory())
         #expect(try state.load() == nil)
@@ -67,6 +84,7 @@ private let catalog = Catalog([
             store: SnapshotStore(), compiler: TemplateCompiler(templates: templates),
             lastKnownGood: LastKnownGood(directory: directory), logger: logger)
         first.apply(catalog)
+        first.flushLastKnownGood()
 
         // Restart with the source down: the state on disk is served before any read.
         let store = SnapshotStore()

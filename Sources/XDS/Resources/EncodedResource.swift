@@ -31,6 +31,9 @@ public final class EncodedResource: Sendable, Equatable, CustomStringConvertible
 /// 64-bit FNV-1a, printed as 16 hex digits: a stable, dependency-free content hash.
 /// Collisions only matter between two versions of one named resource, where 2^-64 is negligible.
 public enum ContentHash {
+    /// Inlinable so callers in other modules get a loop specialised for their byte container
+    /// (unspecialised, it ran at ~50 MB/s through a generic iterator).
+    @inlinable
     public static func hex(of bytes: some Sequence<UInt8>) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
