@@ -220,9 +220,21 @@ import Testing
         defer { events.stop() }
         await events.waitFor("sync") { $0.addresses("web").count == 1 && $0.addresses("db").count == 1 }
         let good = try #require(events.latest)
-        for kind in ["500", "403", "429", "malformed", "drop", "hang"] {
-            try await sim.fault(kind, ["duration": 1.0])
-            await sleep(.milliseconds(1200))
+        // Each fault lasts longer than one blocking round (wait + wait/16): a query that arrives
+        // just after the fault began, and blocks, is still answered inside it (`malformed` alters
+        // answers, so it reaches a query only when that query is answered). Once the source has
+        // counted it, the fault is cleared.
+        let faults = [
+            ("500", ["http-5xx"]), ("403", ["http-403"]), ("429", ["http-429"]), ("malformed", ["non-json"]),
+            ("drop", ["transport"]), ("hang", ["timeout", "transport"]),
+        ]
+        for (kind, counted) in faults {
+            let errors = { counted.reduce(0) { $0 + source.statistics.errors[$1, default: 0] } }
+            let before = errors()
+            try await sim.fault(kind, ["duration": 5.0])
+            let seen = await waitUntil(timeout: .seconds(5)) { errors() > before }
+            #expect(seen, "\(kind) counted as \(counted): \(source.statistics.errors)")
+            await sleep(.milliseconds(250))  // > debounce: an answer wrongly used would be published by now
             #expect(events.latest == good, "after \(kind)")
             try await sim.clearFaults()
         }
@@ -315,7 +327,7 @@ import Testing
         #expect(maxConnections <= 8, "concurrent connections: \(maxConnections)")
         // A check change on one of 40 services is picked up quickly despite the rotation.
         let start = ContinuousClock.now
-        try await sim.check("svc-17-1", "critical")
+        try await sim.check("svc-17-1", "critical", node: "node-1")  // bulk: instance i on node-i
         await events.waitFor("svc-17 instance unhealthy", timeout: .seconds(5)) {
             $0[service: "svc-17"]?.instances.contains { $0.health == .unhealthy } == true
         }

@@ -87,8 +87,12 @@ final class ConsulSimProcess: Sendable {
     }
 
     func deregister(_ serviceID: String) async throws { try await control("/_sim/deregister", ["service_id": serviceID]) }
-    func check(_ serviceID: String, _ status: String) async throws {
-        try await control("/_sim/check", ["service_id": serviceID, "status": status])
+    /// Sets check `service:<serviceID>` on `node` (default: the simulator's agent node, where
+    /// `register` puts instances; `/_sim/bulk` puts them on `node-<i>`).
+    func check(_ serviceID: String, _ status: String, node: String? = nil) async throws {
+        var body: [String: Any] = ["service_id": serviceID, "status": status]
+        if let node { body["node"] = node }
+        try await control("/_sim/check", body)
     }
     func fault(_ kind: String, _ extra: [String: Any] = [:]) async throws {
         var body = extra
@@ -107,7 +111,8 @@ final class ConsulSimProcess: Sendable {
         try await control("/_sim/stats", method: "GET") as? [String: Any] ?? [:]
     }
 
-    /// Every read the simulator received: endpoint, service, query parameters.
+    /// Every read (catalog and health endpoints) the simulator received: endpoint, service,
+    /// query parameters, token.
     func log() async throws -> [[String: Any]] {
         try await control("/_sim/log", method: "GET") as? [[String: Any]] ?? []
     }
@@ -184,6 +189,16 @@ let consulTestLogger: Logger = {
 }()
 
 func sleep(_ duration: Duration) async { try? await Task.sleep(for: duration) }
+
+/// Polls `condition` every 10 ms until it holds (true) or `timeout` passes (false).
+func waitUntil(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let start = ContinuousClock.now
+    while ContinuousClock.now - start < timeout {
+        if condition() { return true }
+        await sleep(.milliseconds(10))
+    }
+    return condition()
+}
 
 extension Catalog {
     func addresses(_ service: String) -> Set<String> {

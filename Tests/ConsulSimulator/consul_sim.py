@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
+import signal
 import socket
 import threading
 import time
@@ -27,6 +29,10 @@ JITTER_FRACTION = 16         # structs.JitterFraction
 CONN_LIMIT_TEXT = b"Your IP is issuing too many concurrent connections, please rate limit your calls\n"
 FAULT_KINDS = {"500", "hang", "drop", "malformed", "empty-services", "empty-instances",
                "index-backwards", "index-zero", "slow", "403", "429"}
+# Faults that refuse a request rather than alter its answer: a failing server, ACL resolution,
+# the RPC rate limiter and the network act before a blocking query starts waiting, so these also
+# take effect when the request arrives (the others only when the answer is due).
+REFUSALS = {"500", "403", "429", "drop", "hang"}
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -313,8 +319,9 @@ class ConsulSim:
         self.stats_lock = threading.Lock()
         self.requests: dict[str, int] = {}
         self.request_log: list[dict] = []
-        self.conns: dict[str, int] = {}
-        self.max_conns_seen = 0
+        self.conns: dict[str, int] = {}        # open connections by client IP (the limit counts these)
+        self.client_conns = 0                  # open connections that carried Consul API requests
+        self.max_conns_seen = 0                # most client_conns at once since the last reset
         self.refused = 0
         self._requested_port = port
         self.httpd: ThreadingHTTPServer | None = None
@@ -341,7 +348,6 @@ class ConsulSim:
                     else:
                         refuse = False
                         sim.conns[ip] = current + 1
-                        sim.max_conns_seen = max(sim.max_conns_seen, sum(sim.conns.values()))
                 if refuse:   # go-connlimit: 429 with its text, then close
                     try:
                         request.sendall(b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\n"
@@ -487,6 +493,7 @@ class ConsulSim:
     def stats(self) -> dict:
         with self.stats_lock:
             return {"requests": dict(self.requests), "connections": dict(self.conns),
+                    # connections used only for /_sim/ (the test's own) are not a Consul client's
                     "max_connections": self.max_conns_seen, "refused": self.refused,
                     "index": self.state.raft}
 
@@ -499,14 +506,20 @@ class ConsulSim:
             self.requests.clear()
             self.request_log.clear()
             self.refused = 0
-            self.max_conns_seen = sum(self.conns.values())
+            self.max_conns_seen = self.client_conns
 
     # ----- helpers used by the handler -----
-    def count(self, key: str, entry: dict) -> None:
+    def count(self, key: str, entry: dict | None = None) -> None:
+        """Counts a request under `key`; `entry` (reads only) goes to the request log."""
         with self.stats_lock:
             self.requests[key] = self.requests.get(key, 0) + 1
-            if len(self.request_log) < 200_000:
+            if entry is not None and len(self.request_log) < 200_000:
                 self.request_log.append(entry)
+
+    def client_connection(self, delta: int) -> None:
+        with self.stats_lock:
+            self.client_conns += delta
+            self.max_conns_seen = max(self.max_conns_seen, self.client_conns)
 
     def _prune_locked(self) -> None:
         """Drops expired faults; their end is a change blocked queries must see."""
@@ -528,11 +541,14 @@ class ConsulSim:
                 self._prune_locked()
             time.sleep(0.05)
 
-    def active_fault(self, endpoint: str, service: str | None) -> Fault | None:
+    def active_fault(self, endpoint: str, service: str | None, only: set | None = None) -> Fault | None:
+        """The first active fault matching the request, if its kind is in `only` (default: any)."""
         with self.state.cond:
             self._prune_locked()
             for f in self.faults:
                 if f.kind != "index-backwards" and f.matches(endpoint, service):
+                    if only is not None and f.kind not in only:
+                        return None
                     if f.count is not None:
                         f.count -= 1
                     return f
@@ -586,6 +602,17 @@ def _handler(sim: ConsulSim):
 
         def log_message(self, *args):
             pass
+
+        def setup(self):
+            super().setup()
+            self.consul_client = False   # set by the first Consul API request on this connection
+
+        def finish(self):
+            try:
+                super().finish()
+            finally:
+                if self.consul_client:
+                    sim.client_connection(-1)
 
         # ---------- plumbing ----------
         def _send(self, status: int, body: bytes, headers: dict | None = None,
@@ -646,6 +673,9 @@ def _handler(sim: ConsulSim):
             parsed = urllib.parse.urlsplit(self.path)
             query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
             path = parsed.path
+            if not path.startswith("/_sim/") and not self.consul_client:
+                self.consul_client = True
+                sim.client_connection(+1)
             try:
                 if path.startswith("/_sim/"):
                     return self._control(method, path, query)
@@ -660,9 +690,9 @@ def _handler(sim: ConsulSim):
                         raise HTTPError(400, "Bad check state")
                     return self._read(method, "health-state", None, query, state)
                 if path == "/v1/status/leader":
-                    sim.count("status-leader", {"path": path})
+                    sim.count("status-leader")
                     return self._json("127.0.0.1:8300" if sim.known_leader else "")
-                sim.count("write", {"path": path, "method": method})
+                sim.count("write")
                 if method != "PUT":
                     if path.startswith(("/v1/agent/", "/v1/catalog/")):
                         self.send_response(405)
@@ -684,7 +714,7 @@ def _handler(sim: ConsulSim):
                    "t": time.monotonic(), "token": sim.token_of(self, query)}
             sim.count(endpoint, log)
             if service is not None:
-                sim.count(f"health-service/{service}", {})
+                sim.count(f"health-service/{service}")
             if method != "GET":
                 self.send_response(405)
                 self.send_header("Allow", "GET")
@@ -712,6 +742,9 @@ def _handler(sim: ConsulSim):
             visible, may_flag = sim.reader(sim.token_of(self, query))
             if not sim.known_leader and not stale:
                 raise HTTPError(500, "No cluster leader")
+            refusal = sim.active_fault(endpoint, service, only=REFUSALS)
+            if refusal is not None:
+                return self._refuse(refusal)
 
             st = sim.state
 
@@ -757,20 +790,12 @@ def _handler(sim: ConsulSim):
                         filtered = bool(entries)
                         entries = []
                     body = [e for e in entries if _entry_matches(e, passing, tags, node_meta)]
-            # Faults apply when the answer is due (after blocking), so they reach blocked queries too.
+            # Every fault also applies when the answer is due (after blocking), so faults added
+            # while a query waits reach it too.
             fault = sim.active_fault(endpoint, service)
             if fault is not None:
-                if fault.kind == "drop":
-                    return self._drop()
-                if fault.kind == "hang":
-                    sim.hang_until(fault)
-                    return self._drop()
-                if fault.kind == "500":
-                    raise HTTPError(500, "rpc error making call: simulated failure")
-                if fault.kind == "403":
-                    raise HTTPError(403, "Permission denied")
-                if fault.kind == "429":
-                    raise HTTPError(429, "rate limit exceeded, try a different server")
+                if fault.kind in REFUSALS:
+                    return self._refuse(fault)
                 if fault.kind == "slow":
                     time.sleep(fault.delay)
 
@@ -790,6 +815,18 @@ def _handler(sim: ConsulSim):
             if "pretty" in query:
                 return self._send(200, json.dumps(body, indent=4).encode(), headers)
             self._json(body, headers)
+
+        def _refuse(self, fault: Fault) -> None:
+            if fault.kind == "drop":
+                return self._drop()
+            if fault.kind == "hang":
+                sim.hang_until(fault)
+                return self._drop()
+            if fault.kind == "500":
+                raise HTTPError(500, "rpc error making call: simulated failure")
+            if fault.kind == "403":
+                raise HTTPError(403, "Permission denied")
+            raise HTTPError(429, "rate limit exceeded, try a different server")
 
         def _meta(self, index: int, consistency: str) -> dict:
             return {"X-Consul-Effective-Consistency": consistency, "X-Consul-Index": str(index),
@@ -949,7 +986,19 @@ def _normalise_keys(body: dict) -> dict:
     return out
 
 
+def _exit_with_parent() -> None:
+    """A crashed or killed test run must not leave its simulator behind."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def main() -> None:
+    # A child of a Swift test process inherits the signal mask of the thread that spawned it,
+    # where SIGTERM is blocked: without this, SIGTERM would not stop the simulator.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     parser = argparse.ArgumentParser(description="Consul HTTP API simulator")
     parser.add_argument("--port", type=int, default=8500)
     parser.add_argument("--max-conns-per-client", type=int, default=200)

@@ -5,7 +5,9 @@ Each test names the behaviour it pins down; the reference is consul-api.md in th
 
 import http.client
 import json
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -292,6 +294,9 @@ def test_per_client_connection_limit_answers_429():
     try:
         sim.register("web", 1)
         _, h, _, _ = get(sim, "/v1/health/service/web")
+        deadline = time.monotonic() + 5     # the server sees that connection close a moment later
+        while sim.stats()["connections"].get("127.0.0.1") and time.monotonic() < deadline:
+            time.sleep(0.01)
         held = []
         for _ in range(3):
             s = socket.create_connection(("127.0.0.1", sim.port))
@@ -362,6 +367,47 @@ def test_fault_wakes_blocked_queries_and_stats_count_requests(sim):
     assert time.monotonic() - start < 2.0 and body == []
     stats = sim.stats()
     assert stats["requests"]["health-service"] == 1 and stats["requests"]["health-service/web"] == 1
+    get(sim, "/v1/status/leader")
+    put(sim, "/v1/agent/service/deregister/nope")
+    assert [e["endpoint"] for e in sim.log()] == ["health-service"]   # reads only, one entry each
+
+
+def test_refusing_faults_answer_new_blocking_queries_at_once_others_when_due(sim):
+    sim.register("web", 1)
+    index = get(sim, "/v1/health/service/web")[1]["X-Consul-Index"]
+    sim.fault("500", service="web", duration=5)
+    start = time.monotonic()
+    assert get(sim, f"/v1/health/service/web?index={index}&wait=5s")[0] == 500
+    assert time.monotonic() - start < 1.0
+    sim.clear_faults()
+    sim.fault("malformed", service="web", duration=5)     # alters an answer: only once one is due
+    start = time.monotonic()
+    _, _, body, _ = get(sim, f"/v1/health/service/web?index={index}&wait=1s")
+    assert time.monotonic() - start >= 1.0 and isinstance(body, bytes)
+
+
+def test_max_connections_counts_consul_clients_not_the_control_api(sim):
+    control = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)   # kept open
+    control.request("POST", "/_sim/stats/reset", body=b"{}")
+    control.getresponse().read()
+    assert sim.stats()["max_connections"] == 0
+    get(sim, "/v1/catalog/services")
+    assert sim.stats()["max_connections"] == 1
+    control.close()
+
+
+def test_sigterm_stops_it_although_the_parent_blocked_sigterm():
+    # A Swift test process spawns it from a thread that blocks SIGTERM; children inherit the mask.
+    script = Path(__file__).resolve().parents[1] / "ConsulSimulator" / "consul_sim.py"
+    proc = subprocess.Popen([sys.executable, "-u", str(script), "--port", "0"], stdout=subprocess.PIPE,
+                            preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM]))
+    try:
+        assert b"listening" in proc.stdout.readline()
+        proc.terminate()
+        proc.wait(timeout=2)
+    finally:
+        proc.kill()
+        proc.stdout.close()
 
 
 def test_control_api_over_http(sim):

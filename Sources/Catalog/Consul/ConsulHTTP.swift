@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -22,8 +23,9 @@ struct ConsulReply: Sendable {
 /// Why URLSession: it is part of the toolchain (no new package), speaks HTTPS through the
 /// system's libcurl, and keeps connections alive so a blocking query re-uses its connection.
 /// Blocking queries park a connection for up to `wait` and nothing more, so its cost is
-/// the connection count, which `ConsulSource` bounds itself (`maxConcurrentQueries`); the session's
-/// per-host connection limit is set just above that bound.
+/// the connection count, which `ConsulSource` bounds itself (`maxConcurrentQueries`, at least 3:
+/// one service slot, the list watch and the check feed); the session's per-host connection limit
+/// is that same bound, so idle pooled connections cannot add to it either.
 final class ConsulHTTPClient: Sendable {
     let base: URL
     let token: String?
@@ -35,7 +37,7 @@ final class ConsulHTTPClient: Sendable {
         token = configuration.token
         self.stats = stats
         let sessionConfiguration = URLSessionConfiguration.ephemeral
-        sessionConfiguration.httpMaximumConnectionsPerHost = configuration.maxConcurrentQueries + 4
+        sessionConfiguration.httpMaximumConnectionsPerHost = max(3, configuration.maxConcurrentQueries)
         sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
         sessionConfiguration.urlCache = nil
         sessionConfiguration.timeoutIntervalForResource = 3600
@@ -62,13 +64,16 @@ final class ConsulHTTPClient: Sendable {
         guard let url = components.url else { return .failure(.transport("cannot build a URL for \(path)")) }
         var request = URLRequest(url: url)
         request.httpMethod = "GET"
-        request.timeoutInterval = timeout.seconds
+        // Rounded up: swift-corelibs-foundation truncates the interval to whole seconds
+        // (`Int(timeoutInterval) * 1000` ms), which would eat a sub-second margin and cut off a
+        // blocking query just before Consul answers it (`wait` plus up to `wait/16`).
+        request.timeoutInterval = max(1, timeout.seconds.rounded(.up))
         if let token { request.setValue(token, forHTTPHeaderField: "X-Consul-Token") }
         stats.request(endpoint)
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: request)
+            (data, response) = try await exchange(request)
         } catch let error as URLError {
             if error.code == .timedOut { return .failure(.timeout) }
             return .failure(.transport("\(error.code.rawValue) \(error.localizedDescription)"))
@@ -90,6 +95,64 @@ final class ConsulHTTPClient: Sendable {
         let knownLeader = headers["x-consul-knownleader"].map { $0.lowercased() == "true" }
         return .success(
             ConsulReply(body: data, headers: headers, index: index, lastContactMilliseconds: lastContact, knownLeader: knownLeader))
+    }
+
+    /// `session.data(for:)`, minus its deadlock. On Linux that method cancels its URL task from
+    /// inside the Swift task's cancellation handler, i.e. with the task's status lock held, and
+    /// `URLSessionTask.cancel()` then waits for the session's work queue; when that queue is at the
+    /// same moment finishing the request, it resumes the continuation, which needs the status lock:
+    /// both threads wait forever (swift-corelibs-foundation#5412). Here the handler only hands
+    /// the cancel to another thread.
+    private func exchange(_ request: URLRequest) async throws -> (Data, URLResponse) {
+        let exchange = Exchange()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Data, URLResponse), any Error>) in
+                let task = session.dataTask(with: request) { data, response, error in
+                    if let error {
+                        continuation.resume(throwing: error)
+                    } else if let data, let response {
+                        continuation.resume(returning: (data, response))
+                    } else {
+                        continuation.resume(throwing: URLError(.badServerResponse))
+                    }
+                }
+                let cancelled = exchange.start(task)
+                task.resume()
+                // Cancelled before it started: it still completes once, with URLError.cancelled.
+                if cancelled { Exchange.cancelElsewhere(task) }
+            }
+        } onCancel: {
+            exchange.cancel()
+        }
+    }
+}
+
+/// The URL task of one `exchange`, and whether its Swift task was cancelled.
+private final class Exchange: Sendable {
+    private struct State {
+        var task: URLSessionTask?
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+
+    /// Records the started task; true when the Swift task was already cancelled.
+    func start(_ task: URLSessionTask) -> Bool {
+        state.withLock {
+            $0.task = task
+            return $0.cancelled
+        }
+    }
+
+    func cancel() {
+        let task = state.withLock {
+            $0.cancelled = true
+            return $0.task
+        }
+        if let task { Self.cancelElsewhere(task) }
+    }
+
+    static func cancelElsewhere(_ task: URLSessionTask) {
+        DispatchQueue.global().async { task.cancel() }
     }
 }
 

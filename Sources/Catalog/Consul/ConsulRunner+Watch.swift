@@ -18,7 +18,7 @@ extension ConsulRunner {
         let parser = self.parser
         await watch(label: name, endpoint: "health-service", path: path, query: tagQuery, slot: name) { runner, reply in
             let read = try parser.instances(reply.body)
-            await runner.serviceRead(name, read)
+            await runner.serviceRead(name, read, index: reply.index)
         }
     }
 
@@ -37,7 +37,7 @@ extension ConsulRunner {
                     node: node, service: check["ServiceName"] as? String ?? "",
                     status: check["Status"] as? String ?? "", modifyIndex: ConsulParser.int(check["ModifyIndex"]) ?? 0)
             }
-            await runner.checksRead(current)
+            await runner.checksRead(current, index: reply.index)
         }
     }
 

@@ -28,6 +28,9 @@ actor ConsulRunner {
     var data: [String: [Instance]] = [:]
     /// Nodes each service has instances on (to map node-level check changes to services).
     var nodesOf: [String: Set<String>] = [:]
+    /// `X-Consul-Index` of each service's last good answer: a check change it already covers
+    /// needs no priority read.
+    var indexOf: [String: UInt64] = [:]
     var pendingFirstRead: Set<String> = []
     var listRead = false
     var synced = false
@@ -87,7 +90,7 @@ actor ConsulRunner {
     // MARK: results
 
     /// A new answer of `/v1/catalog/services`.
-    func listed(_ services: [String: [String]]) {
+    func listed(_ services: [String: [String]]) async {
         guard !stopped else { return }
         let wanted = Set(services.filter { include($0.key, tags: $0.value) }.keys)
         let current = Set(watches.keys)
@@ -95,6 +98,7 @@ actor ConsulRunner {
             watches.removeValue(forKey: name)?.cancel()
             pendingFirstRead.remove(name)
             nodesOf.removeValue(forKey: name)
+            indexOf.removeValue(forKey: name)
             failing.remove(name)
             if data.removeValue(forKey: name) != nil { markDirty() }
             logger.info("consul: service left the catalog", metadata: ["service": "\(name)"])
@@ -115,10 +119,11 @@ actor ConsulRunner {
         } else if current != wanted {
             checkSynced()
         }
+        await slots.share(watches.count > serviceSlots)
     }
 
     /// A new answer of `/v1/health/service/<name>`.
-    func serviceRead(_ name: String, _ read: ConsulParser.ServiceRead) {
+    func serviceRead(_ name: String, _ read: ConsulParser.ServiceRead, index: UInt64) async {
         guard watches[name] != nil else { return }  // left the catalog meanwhile
         for reason in read.skipped {
             stats.error("skipped-instance", watch: name)
@@ -132,6 +137,8 @@ actor ConsulRunner {
             stats.unchanged()
         }
         if pendingFirstRead.remove(name) != nil { checkSynced() }
+        indexOf[name] = index
+        await slots.seen(name, index: index)
     }
 
     func failed(_ watch: String, _ failure: ConsulFailure, attempt: Int) {
@@ -160,20 +167,30 @@ actor ConsulRunner {
         logger.notice("consul: index went backwards; reset to 0", metadata: ["watch": "\(watch)"])
     }
 
-    /// A new answer of the check feed: services whose checks (or whose nodes' checks) changed
-    /// go to the front of the slot queue.
-    func checksRead(_ current: [String: CheckState]) async {
+    /// A new answer of the check feed (`index`: its `X-Consul-Index`): services whose checks (or
+    /// whose nodes' checks) changed, and whose last read is older than the change, go first.
+    func checksRead(_ current: [String: CheckState], index feedIndex: UInt64) async {
         defer { feedChecks = current }
         guard let before = feedChecks else { return }
-        var changed: Set<String> = []
-        var nodes: Set<String> = []
+        // Consul sets a service's index to the raft index of a change to its checks (or its
+        // nodes' checks): the change's ModifyIndex, or for a deleted check at most the feed's index.
+        var due: [String: UInt64] = [:]
+        var nodes: [String: UInt64] = [:]
         for key in Set(current.keys).union(before.keys) where current[key] != before[key] {
             guard let check = current[key] ?? before[key] else { continue }
-            if check.service.isEmpty { nodes.insert(check.node) } else { changed.insert(check.service) }
+            let modified = current[key].map { UInt64(clamping: $0.modifyIndex) } ?? 0
+            let index = modified > 0 ? modified : feedIndex
+            if check.service.isEmpty {
+                nodes[check.node] = max(nodes[check.node] ?? 0, index)
+            } else {
+                due[check.service] = max(due[check.service] ?? 0, index)
+            }
         }
-        if !nodes.isEmpty { changed.formUnion(nodesOf.filter { !$0.value.isDisjoint(with: nodes) }.keys) }
-        let known = changed.filter { watches[$0] != nil }
-        if !known.isEmpty { await slots.promote(known) }
+        for (service, onNodes) in nodesOf {
+            for node in onNodes { if let index = nodes[node] { due[service] = max(due[service] ?? 0, index) } }
+        }
+        let urgent = due.filter { watches[$0.key] != nil && indexOf[$0.key, default: 0] < $0.value }
+        if !urgent.isEmpty { await slots.promote(urgent) }
     }
 
     /// The `wait` of a service's blocking query: the full wait when every service has a slot.

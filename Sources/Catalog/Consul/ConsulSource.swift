@@ -16,7 +16,8 @@ import Logging
 /// remaining slots, each turn being a blocking query of `rotationWait` that returns at once when
 /// that service changed since its last index; a blocking query on `/v1/health/state/any` (the
 /// check table: one answer per check change anywhere) moves the services whose checks changed to
-/// the front of the queue, so health changes are not delayed by the rotation.
+/// the front of the queue, and one slot is kept for them, so health changes are not delayed by
+/// the rotation.
 ///
 /// What it reports: every answer faithfully, including an empty service list or an empty instance
 /// list (Consul answers reads a token may not see with 200 and a shortened list; deciding whether
@@ -57,11 +58,15 @@ public final class ConsulSource: Sendable {
 
 /// Query slots shared by the service watches: at most `capacity` queries in flight; waiters are
 /// served in arrival order, except services marked urgent (their checks changed), served first.
+/// In shared mode (more services than slots) one slot is kept for urgent services: rotation turns
+/// hold a slot for a whole `rotationWait`, and a check change must not wait for one to end.
 actor QuerySlots {
     let capacity: Int
     private var inUse = 0
     private var waiters: [(key: String, continuation: CheckedContinuation<Bool, Never>)] = []
-    private var urgent: Set<String> = []
+    /// Urgent services, with the index a read of theirs must reach to satisfy the urgency.
+    private var urgent: [String: UInt64] = [:]
+    private var reserved = 0
     private var closed = false
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
@@ -69,31 +74,57 @@ actor QuerySlots {
     /// Waits for a slot; false when the slots were closed (shutdown).
     func acquire(_ key: String) async -> Bool {
         if closed { return false }
-        if inUse < capacity {
-            inUse += 1
-            urgent.remove(key)
-            return true
+        return await withCheckedContinuation {
+            waiters.append((key, $0))
+            serve()
         }
-        return await withCheckedContinuation { waiters.append((key, $0)) }
     }
 
     func release() {
-        guard !waiters.isEmpty else {
-            inUse -= 1
-            return
-        }
-        let index = urgent.isEmpty ? 0 : (waiters.firstIndex { urgent.contains($0.key) } ?? 0)
-        let waiter = waiters.remove(at: index)
-        urgent.remove(waiter.key)
-        waiter.continuation.resume(returning: true)
+        inUse -= 1
+        serve()
     }
 
-    func promote(_ keys: Set<String>) { urgent.formUnion(keys) }
+    /// Marks services urgent until they acquire a slot or a read reaches the given index.
+    func promote(_ due: [String: UInt64]) {
+        urgent.merge(due) { max($0, $1) }
+        serve()
+    }
+
+    /// A read of `key` answered with `index`: an urgency it covers is over.
+    func seen(_ key: String, index: UInt64) {
+        if let due = urgent[key], index >= due { urgent.removeValue(forKey: key) }
+    }
+
+    /// Shared mode on or off (keeps one slot for urgent services when there are at least two).
+    func share(_ shared: Bool) {
+        reserved = shared && capacity > 1 ? 1 : 0
+        serve()
+    }
 
     func close() {
         closed = true
         let pending = waiters
         waiters = []
         for waiter in pending { waiter.continuation.resume(returning: false) }
+    }
+
+    /// Hands free slots to waiters: the first urgent one may take any slot, the others only the
+    /// slots not reserved, in arrival order.
+    private func serve() {
+        while !waiters.isEmpty {
+            let pick: Int
+            if let first = waiters.firstIndex(where: { urgent[$0.key] != nil }), inUse < capacity {
+                pick = first
+            } else if inUse < capacity - reserved {
+                pick = 0
+            } else {
+                return
+            }
+            let waiter = waiters.remove(at: pick)
+            inUse += 1
+            urgent.removeValue(forKey: waiter.key)
+            waiter.continuation.resume(returning: true)
+        }
     }
 }
