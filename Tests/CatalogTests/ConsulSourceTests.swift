@@ -125,6 +125,28 @@ import Testing
         #expect(source.statistics.unchangedAnswers >= 2)
     }
 
+    /// Warm start, never cold: a service named by the first list but not read yet is unknown, not
+    /// empty, so nothing is emitted until every one has been read; the unread ones are named.
+    @Test func aServiceNotReadYetHoldsBackTheFirstCatalog() async throws {
+        let sim = try ConsulSimProcess()
+        defer { sim.stop() }
+        try await sim.register("web", port: 8080)
+        try await sim.register("db", port: 5432)
+        try await sim.fault("500", ["service": "db"])
+        let source = ConsulSource(
+            configuration: testConfiguration(sim.url) { $0.initialSyncTimeout = .milliseconds(500) }, logger: consulTestLogger)
+        let events = EventCollector(source.events())
+        defer { events.stop() }
+        await sleep(.milliseconds(1500))
+        #expect(events.catalogs.isEmpty, "a partial first catalog would give db an empty cluster")
+        #expect(!source.statistics.synced && source.statistics.unread == ["db"])
+        try await sim.clearFaults()
+        await events.waitFor("every service read", timeout: .seconds(5)) {
+            $0.addresses("web").count == 1 && $0.addresses("db").count == 1
+        }
+        #expect(events.catalogs.count == 1 && source.statistics.synced && source.statistics.unread.isEmpty)
+    }
+
     @Test func errorsBackOffExponentiallyAndKeepTheLastGoodData() async throws {
         let sim = try ConsulSimProcess()
         defer { sim.stop() }

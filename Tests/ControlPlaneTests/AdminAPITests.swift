@@ -49,6 +49,31 @@ private func get(_ path: String, port: Int, method: String = "GET", raw: String?
         #expect(api.handle(AdminRequest(method: "GET", path: "/readyz", query: [:])).status == 200)
     }
 
+    @Test func readinessNamesTheConsulServicesNotReadYet() throws {
+        let consul = ConsulSource(configuration: ConsulConfiguration(url: URL(string: "http://127.0.0.1:1")!), logger: logger)
+        let get = { (api: AdminAPI) in api.handle(AdminRequest(method: "GET", path: "/readyz", query: [:])) }
+        consul.stats.sync(synced: false, unread: [])
+        let cold = plane()
+        #expect(get(AdminAPI(controlPlane: cold, nacks: NackLog(), consul: consul)).body.contains("service list has not been read yet"))
+        consul.stats.sync(synced: false, unread: ["payments", "ledger"])
+        let waiting = get(AdminAPI(controlPlane: cold, nacks: NackLog(), consul: consul))
+        #expect(waiting.status == 503)
+        #expect(waiting.body.contains("2 Consul service(s) not read yet: ledger, payments"), "\(waiting.body)")
+
+        // With last-known-good on disk, it is served (ready) while Consul is still being read.
+        let directory = NSTemporaryDirectory() + "sextant-readyz-\(UUID().uuidString)"
+        try LastKnownGood(directory: directory).save(Catalog([CatalogService(name: "payments", instances: [])]))
+        let templates = TemplateSet(templates: [:])
+        let warm = ControlPlane(
+            store: SnapshotStore(), compiler: TemplateCompiler(templates: templates),
+            lastKnownGood: LastKnownGood(directory: directory), logger: logger)
+        #expect(warm.restoreLastKnownGood())
+        let served = get(AdminAPI(controlPlane: warm, nacks: NackLog(), consul: consul))
+        #expect(served.status == 200 && served.body.contains("serving last-known-good state; 2 Consul service(s)"))
+        consul.stats.sync(synced: true, unread: [])
+        #expect(get(AdminAPI(controlPlane: warm, nacks: NackLog(), consul: consul)).body == "ready\n")
+    }
+
     @Test func holdsAreVisibleAndReleasable() {
         let controlPlane = plane()
         let api = AdminAPI(controlPlane: controlPlane, nacks: NackLog())

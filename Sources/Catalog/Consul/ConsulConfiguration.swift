@@ -45,7 +45,8 @@ public struct ConsulConfiguration: Sendable {
     /// never later than `debounceMaxDelay` after the first.
     public var debounceWindow: Duration
     public var debounceMaxDelay: Duration
-    /// How long to wait for every watched service's first read before publishing what is known.
+    /// After this long without every watched service read once, a warning names the unread ones
+    /// (nothing is published before they are: see `ConsulSource`).
     public var initialSyncTimeout: Duration
     /// Added to `wait + wait/16` for the HTTP timeout of a blocking query.
     public var requestTimeoutMargin: Duration

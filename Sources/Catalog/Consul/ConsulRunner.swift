@@ -119,6 +119,7 @@ actor ConsulRunner {
         } else if current != wanted {
             checkSynced()
         }
+        stats.sync(synced: synced, unread: pendingFirstRead)
         await slots.share(watches.count > serviceSlots)
     }
 
@@ -206,6 +207,7 @@ actor ConsulRunner {
     }
 
     private func checkSynced() {
+        defer { stats.sync(synced: synced, unread: pendingFirstRead) }
         if !synced, listRead, pendingFirstRead.isEmpty {
             synced = true
             logger.info("consul: initial sync complete", metadata: ["services": "\(watches.count)"])
@@ -216,16 +218,17 @@ actor ConsulRunner {
         }
     }
 
+    /// The first full read is taking long: say which services are missing. Nothing is emitted
+    /// until they are read (an empty set for a service merely not read yet would be a lie; the
+    /// last-known-good state, if any, is served meanwhile).
     private func initialSyncTimedOut() {
         guard !synced else { return }
-        synced = true
         logger.warning(
-            "consul: initial sync incomplete; publishing what was read",
-            metadata: ["list-read": "\(listRead)", "unread": "\(pendingFirstRead.sorted().prefix(20).joined(separator: ","))"])
-        if listRead {
-            mustEmit = true
-            flush()
-        }
+            "consul: initial sync incomplete; publishing nothing until every listed service is read",
+            metadata: [
+                "list-read": "\(listRead)", "unread-count": "\(pendingFirstRead.count)",
+                "unread": "\(pendingFirstRead.sorted().prefix(20).joined(separator: ","))",
+            ])
     }
 
     private func markDirty() {

@@ -28,7 +28,8 @@ import Logging
 ///
 /// Bursts of changes are coalesced into one `.updated` (`debounceWindow`, at most
 /// `debounceMaxDelay` after the first change); identical catalogs are not re-emitted. The first
-/// `.updated` waits until every watched service has been read once (or `initialSyncTimeout`).
+/// `.updated` waits until every watched service has been read once: a service not read yet is
+/// unknown, not empty (`statistics.unread` names them; `initialSyncTimeout` logs them).
 public final class ConsulSource: Sendable {
     public let configuration: ConsulConfiguration
     let logger: Logger

@@ -16,6 +16,10 @@ public struct ConsulStatistics: Sendable, Equatable {
     public var unchangedAnswers: Int
     /// `.updated` events emitted.
     public var updates: Int
+    /// Whether every service of the first service list has been read once (nothing is emitted
+    /// before), and until then the ones not read yet, sorted.
+    public var synced = false
+    public var unread: [String] = []
 }
 
 /// Thread-safe counters behind `ConsulStatistics`.
@@ -38,6 +42,13 @@ final class ConsulStatsBox: Sendable {
         state.withLock {
             $0.errors[reason, default: 0] += 1
             $0.errorsByService[watch, default: [:]][reason, default: 0] += 1
+        }
+    }
+
+    func sync(synced: Bool, unread: Set<String>) {
+        state.withLock {
+            $0.synced = synced
+            $0.unread = synced ? [] : unread.sorted()
         }
     }
 

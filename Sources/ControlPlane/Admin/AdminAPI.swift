@@ -23,10 +23,7 @@ public struct AdminAPI: Sendable {
         case ("GET", "/healthz"):
             return AdminResponse(status: 200, body: "ok\n")
         case ("GET", "/readyz"):
-            let status = controlPlane.status
-            return status.ready
-                ? AdminResponse(status: 200, body: "ready\n")
-                : AdminResponse(status: 503, body: "not ready: no catalog has been read yet and there is no last-known-good state\n")
+            return readiness()
         case ("GET", "/debug/safeguards"):
             return json(SafeguardsReport(controlPlane.status, now: .now))
         case ("GET", "/debug/nacks"):
@@ -47,6 +44,25 @@ public struct AdminAPI: Sendable {
         default:
             return AdminResponse(status: 404, body: "not found\n")
         }
+    }
+
+    /// 200 once something is served (the catalog, or last-known-good while Consul is being read);
+    /// 503 before, naming what is missing.
+    private func readiness() -> AdminResponse {
+        let ready = controlPlane.status.ready
+        guard let stats = consul?.statistics, !stats.synced else {
+            return ready
+                ? AdminResponse(status: 200, body: "ready\n")
+                : AdminResponse(status: 503, body: "not ready: no catalog has been read yet and there is no last-known-good state\n")
+        }
+        let missing =
+            stats.unread.isEmpty
+            ? "Consul's service list has not been read yet"
+            : "\(stats.unread.count) Consul service(s) not read yet: "
+                + stats.unread.prefix(20).joined(separator: ", ") + (stats.unread.count > 20 ? ", ..." : "")
+        return ready
+            ? AdminResponse(status: 200, body: "ready: serving last-known-good state; \(missing)\n")
+            : AdminResponse(status: 503, body: "not ready: nothing is published until every service is read once; \(missing)\n")
     }
 
     private func metrics() -> String {
