@@ -117,6 +117,12 @@ class State:
     def _touch_service(self, name: str, idx: int) -> None:
         self.service_index[name] = idx
 
+    def _touch_node(self, node: str, idx: int) -> None:
+        """A node-level check changed: the health of every service on the node did."""
+        for (n, _), s in self.services.items():
+            if n == node:
+                self._touch_service(s["Service"], idx)
+
     def ensure_node(self, name: str, address: str, meta: dict | None = None,
                     tagged: dict | None = None, locality: dict | None = None) -> None:
         existing = self.nodes.get(name)
@@ -200,10 +206,8 @@ class State:
         self.table["checks"] = idx
         if svc:
             self._touch_service(svc["Service"], idx)
-        elif not sid:   # node-level check: every service on the node
-            for (n, _), s in self.services.items():
-                if n == node:
-                    self._touch_service(s["Service"], idx)
+        elif not sid:
+            self._touch_node(node, idx)
 
     def ensure_check(self, node: str, body: dict, service_id: str = "") -> None:
         self._ensure_check(node, body, service_id)
@@ -241,6 +245,8 @@ class State:
         self.table["checks"] = idx
         if check["ServiceID"] and check["ServiceName"] in self.service_index:
             self._touch_service(check["ServiceName"], idx)
+        elif not check["ServiceID"]:
+            self._touch_node(node, idx)
         return True
 
     def delete_node(self, node: str) -> bool:

@@ -123,6 +123,17 @@ def test_node_level_check_fails_every_instance_on_the_node(sim):
     assert passing == []
 
 
+def test_deleting_a_node_level_check_moves_the_index_of_every_service_on_the_node(sim):
+    """The health of every instance on the node changed, so blocked queries on them must wake."""
+    sim.register("web", 1)
+    _, before, body, _ = get(sim, "/v1/health/service/web")
+    assert {c["CheckID"] for c in body[0]["Checks"]} == {"serfHealth", "service:web-1"}
+    assert put(sim, "/v1/catalog/deregister", {"Node": sim.node, "CheckID": "serfHealth"})[0] == 200
+    _, after, body, _ = get(sim, "/v1/health/service/web")
+    assert {c["CheckID"] for c in body[0]["Checks"]} == {"service:web-1"}
+    assert int(after["X-Consul-Index"]) > int(before["X-Consul-Index"])
+
+
 def test_tag_filter_is_case_insensitive_and_all_must_match(sim):
     sim.register("web", 1, tags=["Primary", "v2"])
     sim.register("web", 2, tags=["primary"])
