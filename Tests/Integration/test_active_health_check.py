@@ -311,10 +311,6 @@ def test_a_host_removed_from_the_catalog_keeps_traffic_while_it_passes(world):
 
 def test_validate_with_real_envoy_accepts_the_health_checks(world):
     """CI's offline check: `sextant validate --envoy` runs Envoy's own validation on these clusters."""
-    c = world.config
-    done = subprocess.run([str(processes.sextant_binary()), "validate", "--catalog", str(c.catalog_path),
-                           "--templates", str(c.templates_dir), "--defaults", str(c.defaults_path),
-                           "--envoy", str(processes.envoy_binary())],
-                          capture_output=True, text=True, timeout=60)
+    done = processes.validate_with_envoy(world.config)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "accepted by envoy --mode validate" in done.stdout, done.stdout

@@ -16,7 +16,6 @@ here declares `frontend` as a static EDS cluster fed over ADS.
 """
 
 import concurrent.futures
-import subprocess
 import threading
 import time
 from concurrent import futures
@@ -341,10 +340,6 @@ def test_validate_with_real_envoy_accepts_this_world(world):
     """The same templates pass `sextant validate --envoy` offline, as CI would check them."""
     if world.delta:
         pytest.skip("offline: independent of the ADS mode; the sotw world runs this")
-    c = world.config
-    done = subprocess.run([str(processes.sextant_binary()), "validate", "--catalog", str(c.catalog_path),
-                           "--templates", str(c.templates_dir), "--defaults", str(c.defaults_path),
-                           "--envoy", str(processes.envoy_binary())],
-                          capture_output=True, text=True, timeout=60)
+    done = processes.validate_with_envoy(world.config)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "accepted by envoy --mode validate" in done.stdout, done.stdout

@@ -11,6 +11,18 @@ extension Compiler {
         return cluster
     }
 
+    /// The inline load assignment of a cluster with one host (STATIC and STRICT_DNS clusters).
+    static func singleHost(cluster: String, ip: String, port: Int) -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment {
+        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+        endpoint.endpoint.address = Envoy_Config_Core_V3_Address(ip: ip, port: port)
+        var locality = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+        locality.lbEndpoints = [endpoint]
+        var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+        assignment.clusterName = cluster
+        assignment.endpoints = [locality]
+        return assignment
+    }
+
     /// An EDS cluster over ADS with round-robin balancing and no policy.
     private func plainEDSCluster(name: String, serviceName: String) -> EnvoyCluster {
         var cluster = EnvoyCluster()
@@ -34,14 +46,7 @@ extension Compiler {
         if !isIP { cluster.dnsLookupFamily = .v4Preferred }
         cluster.lbPolicy = .roundRobin
         cluster.connectTimeout = Google_Protobuf_Duration(rounding: defaults.connectTimeout)
-        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
-        endpoint.endpoint.address = Envoy_Config_Core_V3_Address(ip: host.address, port: host.port)
-        var locality = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
-        locality.lbEndpoints = [endpoint]
-        var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
-        assignment.clusterName = cluster.name
-        assignment.endpoints = [locality]
-        cluster.loadAssignment = assignment
+        cluster.loadAssignment = Self.singleHost(cluster: cluster.name, ip: host.address, port: host.port)
         apply(policy, protocol: protocolOf(dependency), to: &cluster, zoneAware: false)
         return cluster
     }
@@ -77,14 +82,7 @@ extension Compiler {
         cluster.type = .static
         cluster.lbPolicy = .roundRobin
         cluster.connectTimeout = Google_Protobuf_Duration(rounding: defaults.connectTimeout)
-        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
-        endpoint.endpoint.address = Envoy_Config_Core_V3_Address(ip: "127.0.0.1", port: inbound.port)
-        var locality = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
-        locality.lbEndpoints = [endpoint]
-        var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
-        assignment.clusterName = cluster.name
-        assignment.endpoints = [locality]
-        cluster.loadAssignment = assignment
+        cluster.loadAssignment = Self.singleHost(cluster: cluster.name, ip: "127.0.0.1", port: inbound.port)
         cluster.typedExtensionProtocolOptions = Self.upstreamOptions(
             protocol: inbound.protocol ?? defaults.protocol, idleTimeout: policy.appIdleTimeout, maxAge: .zero,
             maxConcurrentStreams: policy.appMaxConcurrentStreams)

@@ -128,6 +128,14 @@ class Sextant(ManagedProcess):
         wait_for(ready, timeout, what=f"sextant to accept on xDS port {self.xds_port}")
 
 
+def validate_with_envoy(config) -> subprocess.CompletedProcess:
+    """`sextant validate --envoy` on a config dir, as CI runs it offline."""
+    return subprocess.run([str(sextant_binary()), "validate", "--catalog", str(config.catalog_path),
+                           "--templates", str(config.templates_dir), "--defaults", str(config.defaults_path),
+                           "--envoy", str(envoy_binary())],
+                          capture_output=True, text=True, timeout=60)
+
+
 # -- Envoy ---------------------------------------------------------------------------------
 
 _base_ids = iter(range(1000, 1_000_000))
