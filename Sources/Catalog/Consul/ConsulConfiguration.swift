@@ -8,8 +8,6 @@ public struct ConsulConfiguration: Sendable {
     public var datacenter: String?
     /// Sent as `X-Consul-Token`. See `resolveToken(file:environment:)`.
     public var token: String?
-    /// PEM file with the CA that signed Consul's certificate (HTTPS only).
-    public var caFile: String?
     /// `?stale`: any server may answer (works without a leader, spreads load).
     public var stale: Bool
     /// With `stale`: an answer whose `X-Consul-LastContact` exceeds this is treated as an error
@@ -52,7 +50,7 @@ public struct ConsulConfiguration: Sendable {
     public var requestTimeoutMargin: Duration
 
     public init(
-        url: URL, datacenter: String? = nil, token: String? = nil, caFile: String? = nil,
+        url: URL, datacenter: String? = nil, token: String? = nil,
         stale: Bool = false, maxStaleness: Duration? = nil, services: Set<String>? = nil,
         tags: [String] = [], health: HealthMapping = HealthMapping(), zoneMetaKeys: [String] = ["zone"],
         regionMetaKeys: [String] = ["region"], taggedAddress: String? = nil, wait: Duration = .seconds(300),
@@ -65,7 +63,6 @@ public struct ConsulConfiguration: Sendable {
         self.url = url
         self.datacenter = datacenter
         self.token = token
-        self.caFile = caFile
         self.stale = stale
         self.maxStaleness = maxStaleness
         self.services = services

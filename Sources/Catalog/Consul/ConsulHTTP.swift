@@ -20,8 +20,10 @@ struct ConsulReply: Sendable {
 
 /// A small Consul HTTP client over URLSession.
 ///
-/// Why URLSession: it is part of the toolchain (no new package), speaks HTTPS through the
-/// system's libcurl, and keeps connections alive so a blocking query re-uses its connection.
+/// Why URLSession: it is part of the toolchain (no new package), speaks HTTPS through libcurl
+/// (verifying Consul's certificate against the system trust store: FoundationNetworking has no
+/// way to name another CA on Linux; it reads `URLSessionCertificateAuthorityInfoFile` only on
+/// Android), and keeps connections alive so a blocking query re-uses its connection.
 /// Blocking queries park a connection for up to `wait` and nothing more, so its cost is
 /// the connection count, which `ConsulSource` bounds itself (`maxConcurrentQueries`, at least 3:
 /// one service slot, the list watch and the check feed); the session's per-host connection limit
@@ -41,13 +43,6 @@ final class ConsulHTTPClient: Sendable {
         sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
         sessionConfiguration.urlCache = nil
         sessionConfiguration.timeoutIntervalForResource = 3600
-        if let caFile = configuration.caFile {
-            // swift-corelibs-foundation hands this variable to libcurl as CURLOPT_CAINFO; it is
-            // process-wide, so every ConsulSource of the process must agree on the CA file.
-            #if canImport(FoundationNetworking)
-                setenv("URLSessionCertificateAuthorityInfoFile", caFile, 1)
-            #endif
-        }
         session = URLSession(configuration: sessionConfiguration)
     }
 
