@@ -101,7 +101,7 @@ struct EnvoyValidation {
         return picked.isEmpty ? "exit status \(status)" : picked
     }
 
-    /// `error initializing configuration '/tmp/…/x.json': REASON` → `REASON` (the path is ours).
+    /// `error initializing configuration 'BOOTSTRAP.json': REASON` → `REASON` (the path is ours).
     static func withoutPrefix(_ line: String) -> String {
         let prefix = "error initializing configuration '"
         guard line.hasPrefix(prefix), let end = line.range(of: "': ") else { return line }
