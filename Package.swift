@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "CLinuxShims"),
 
         .target(name: "SystemIO", dependencies: ["CLinuxShims"]),
+        .target(name: "HTTPSClient", dependencies: ["COpenSSL"]),
         .target(
             name: "GRPCServer",
             dependencies: [
@@ -47,6 +48,7 @@ let package = Package(
         .target(
             name: "Catalog",
             dependencies: [
+                "HTTPSClient",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -65,7 +67,7 @@ let package = Package(
         .target(
             name: "SextantCLI",
             dependencies: [
-                "ControlPlane", "Templates", "Catalog", "XDS", "GRPCServer",
+                "ControlPlane", "Templates", "Catalog", "XDS", "GRPCServer", "HTTPSClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "GRPCServerTests", dependencies: ["GRPCServer", "SystemIO", "CNGHTTP2"]),
         .testTarget(name: "XDSTests", dependencies: ["XDS", "EnvoyAPI"]),
+        .testTarget(name: "HTTPSClientTests", dependencies: ["HTTPSClient"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(
             name: "TemplatesTests",

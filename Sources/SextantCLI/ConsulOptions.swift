@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import HTTPSClient
 
 /// `--consul` and how to read it; shared by `serve` and the offline commands.
 struct ConsulOptions: ParsableArguments {
@@ -12,6 +13,9 @@ struct ConsulOptions: ParsableArguments {
 
     @Option(name: .customLong("consul-token-file"), help: "File whose first line is the ACL token (default: $CONSUL_HTTP_TOKEN).")
     var tokenFile: String?
+
+    @Option(name: .customLong("consul-ca-file"), help: "PEM file of the CA that signed Consul's certificate (https:// only; default: the system trust store).")
+    var caFile: String?
 
     @Flag(name: .customLong("consul-stale"), help: "Stale reads (?stale): any Consul server may answer.")
     var stale = false
@@ -45,7 +49,7 @@ struct ConsulOptions: ParsableArguments {
 
     func validate() throws {
         guard let url else {
-            let consulOnly = datacenter != nil || tokenFile != nil || stale || !services.isEmpty || !tags.isEmpty
+            let consulOnly = datacenter != nil || tokenFile != nil || caFile != nil || stale || !services.isEmpty || !tags.isEmpty
             if consulOnly { throw ValidationError("the --consul-* options need --consul URL") }
             return
         }
@@ -55,6 +59,10 @@ struct ConsulOptions: ParsableArguments {
         guard wait > 0, wait <= 600 else { throw ValidationError("--consul-wait: between 0 and 600 seconds") }
         guard maxQueries >= 3 else { throw ValidationError("--consul-max-queries: at least 3 (the service list, the check feed, one service)") }
         if maxStaleness != nil && !stale { throw ValidationError("--consul-max-staleness needs --consul-stale") }
+        if let caFile {
+            guard scheme == "https" else { throw ValidationError("--consul-ca-file needs an https:// --consul URL") }
+            do { _ = try HTTPSClient(caFile: caFile) } catch { throw ValidationError("--consul-ca-file: \(error)") }
+        }
         _ = try configuration()
     }
 
@@ -66,6 +74,7 @@ struct ConsulOptions: ParsableArguments {
             var configuration = ConsulConfiguration(url: parsed)
             configuration.datacenter = datacenter
             configuration.token = try ConsulConfiguration.resolveToken(file: tokenFile)
+            configuration.caFile = caFile
             configuration.stale = stale
             configuration.maxStaleness = maxStaleness.map { .milliseconds(Int64($0 * 1_000)) }
             configuration.services = services.isEmpty ? nil : Set(services)

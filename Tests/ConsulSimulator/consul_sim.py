@@ -18,6 +18,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -313,8 +314,14 @@ class ConsulSim:
 
     def __init__(self, port: int = 0, datacenter: str = "dc1", node: str = "sim-agent",
                  max_conns_per_client: int = 200, acl_default_policy: str | None = None,
-                 max_query_time: float = MAX_QUERY_TIME, default_query_time: float = DEFAULT_QUERY_TIME):
+                 max_query_time: float = MAX_QUERY_TIME, default_query_time: float = DEFAULT_QUERY_TIME,
+                 tls: tuple[str, str] | None = None):
         self.state = State(datacenter)
+        # HTTPS (certificate file, key file), as an agent with `tls.https` and `ports.https` serves.
+        self.tls_context: ssl.SSLContext | None = None
+        if tls:
+            self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_context.load_cert_chain(*tls)
         self.node = node
         self.max_conns = max_conns_per_client
         self.acl_default_policy = acl_default_policy   # None: ACLs disabled; "allow" | "deny"
@@ -343,6 +350,12 @@ class ConsulSim:
             daemon_threads = True
             request_queue_size = 1024
             allow_reuse_address = True
+
+            def get_request(self):
+                request, address = super().get_request()
+                if sim.tls_context is not None:   # the handshake runs in the handler thread, on first read
+                    request = sim.tls_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                return request, address
 
             def process_request(self, request, client_address):
                 ip = client_address[0]
@@ -388,7 +401,7 @@ class ConsulSim:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_context else 'http'}://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         if self.httpd:
@@ -1011,9 +1024,12 @@ def main() -> None:
     parser.add_argument("--acl-default-policy", choices=["allow", "deny"])
     parser.add_argument("--token", action="append", default=[],
                         help="SECRET or SECRET=prefix1,prefix2 (read access to services by name prefix)")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (with --tls-key)")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
     sim = ConsulSim(port=args.port, max_conns_per_client=args.max_conns_per_client,
-                    acl_default_policy=args.acl_default_policy)
+                    acl_default_policy=args.acl_default_policy,
+                    tls=(args.tls_cert, args.tls_key) if args.tls_cert else None)
     for spec in args.token:
         secret, _, prefixes = spec.partition("=")
         sim.add_token(secret, prefixes.split(",") if prefixes else [""])

@@ -8,6 +8,10 @@ public struct ConsulConfiguration: Sendable {
     public var datacenter: String?
     /// Sent as `X-Consul-Token`. See `resolveToken(file:environment:)`.
     public var token: String?
+    /// PEM file of the CA that signed Consul's certificate (https:// only). Without it, https://
+    /// trusts the system store (FoundationNetworking cannot be given a CA on Linux, so with it
+    /// reads go through `HTTPSClient` instead).
+    public var caFile: String?
     /// `?stale`: any server may answer (works without a leader, spreads load).
     public var stale: Bool
     /// With `stale`: an answer whose `X-Consul-LastContact` exceeds this is treated as an error
@@ -50,7 +54,7 @@ public struct ConsulConfiguration: Sendable {
     public var requestTimeoutMargin: Duration
 
     public init(
-        url: URL, datacenter: String? = nil, token: String? = nil,
+        url: URL, datacenter: String? = nil, token: String? = nil, caFile: String? = nil,
         stale: Bool = false, maxStaleness: Duration? = nil, services: Set<String>? = nil,
         tags: [String] = [], health: HealthMapping = HealthMapping(), zoneMetaKeys: [String] = ["zone"],
         regionMetaKeys: [String] = ["region"], taggedAddress: String? = nil, wait: Duration = .seconds(300),
@@ -63,6 +67,7 @@ public struct ConsulConfiguration: Sendable {
         self.url = url
         self.datacenter = datacenter
         self.token = token
+        self.caFile = caFile
         self.stale = stale
         self.maxStaleness = maxStaleness
         self.services = services

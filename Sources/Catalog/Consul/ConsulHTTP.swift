@@ -1,4 +1,5 @@
 import Foundation
+import HTTPSClient
 import Synchronization
 
 #if canImport(FoundationNetworking)
@@ -33,11 +34,15 @@ final class ConsulHTTPClient: Sendable {
     let token: String?
     let session: URLSession
     let stats: ConsulStatsBox
+    /// With `caFile`: HTTPS through our own client trusting that CA (a CA that cannot be loaded
+    /// fails every read, never falls back to trusting less).
+    let tls: Result<HTTPSClient, HTTPSError>?
 
     init(configuration: ConsulConfiguration, stats: ConsulStatsBox) {
         base = configuration.url
         token = configuration.token
         self.stats = stats
+        tls = configuration.caFile.map { file in Result { () throws(HTTPSError) in try HTTPSClient(caFile: file) } }
         let sessionConfiguration = URLSessionConfiguration.ephemeral
         sessionConfiguration.httpMaximumConnectionsPerHost = max(3, configuration.maxConcurrentQueries)
         sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
@@ -65,6 +70,39 @@ final class ConsulHTTPClient: Sendable {
         request.timeoutInterval = max(1, timeout.seconds.rounded(.up))
         if let token { request.setValue(token, forHTTPHeaderField: "X-Consul-Token") }
         stats.request(endpoint)
+        let fetched: Result<RawReply, ConsulFailure>
+        if let tls {
+            fetched = await fetch(url, headers: request.allHTTPHeaderFields ?? [:], timeout: timeout, with: tls)
+        } else {
+            fetched = await fetch(request)
+        }
+        let raw: RawReply
+        switch fetched {
+        case .success(let reply): raw = reply
+        case .failure(let failure): return .failure(failure)
+        }
+        let (headers, data) = (raw.headers, raw.body)
+        guard raw.status == 200 else {
+            let text = String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return .failure(.status(raw.status, text))
+        }
+        guard let indexText = headers["x-consul-index"], let index = UInt64(indexText.trimmingCharacters(in: .whitespaces))
+        else { return .failure(.missingIndex) }
+        let lastContact = headers["x-consul-lastcontact"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let knownLeader = headers["x-consul-knownleader"].map { $0.lowercased() == "true" }
+        return .success(
+            ConsulReply(body: data, headers: headers, index: index, lastContactMilliseconds: lastContact, knownLeader: knownLeader))
+    }
+
+    /// An answer from either transport: status, headers (names lowercased), body.
+    struct RawReply: Sendable {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+    }
+
+    /// Over URLSession (http://, or https:// trusting the system store).
+    private func fetch(_ request: URLRequest) async -> Result<RawReply, ConsulFailure> {
         let data: Data
         let response: URLResponse
         do {
@@ -80,16 +118,7 @@ final class ConsulHTTPClient: Sendable {
         for (name, value) in http.allHeaderFields {
             if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
         }
-        guard http.statusCode == 200 else {
-            let text = String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return .failure(.status(http.statusCode, text))
-        }
-        guard let indexText = headers["x-consul-index"], let index = UInt64(indexText.trimmingCharacters(in: .whitespaces))
-        else { return .failure(.missingIndex) }
-        let lastContact = headers["x-consul-lastcontact"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        let knownLeader = headers["x-consul-knownleader"].map { $0.lowercased() == "true" }
-        return .success(
-            ConsulReply(body: data, headers: headers, index: index, lastContactMilliseconds: lastContact, knownLeader: knownLeader))
+        return .success(RawReply(status: http.statusCode, headers: headers, body: data))
     }
 
     /// `session.data(for:)`, minus its deadlock. On Linux that method cancels its URL task from
