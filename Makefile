@@ -67,7 +67,7 @@ check-protos: protos deps-py
 bench: deps-apt deps-py
 	$(SWIFT) build -c release --scratch-path .build-bench --product sextant-bench $(SWIFT_FLAGS)
 	$$($(SWIFT) build -c release --scratch-path .build-bench --show-bin-path)/sextant-bench \
-	  --python $(PY) --simulator Benchmarks/consul_sim_indexed.py
+	  --python $(PY) --simulator Tests/ConsulSimulator/consul_sim.py
 
 clean:
 	rm -rf .build .build-* $(VENV)

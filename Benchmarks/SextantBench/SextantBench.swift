@@ -7,7 +7,7 @@ import Foundation
 struct SextantBench {
     struct Options {
         var python = "python3"
-        var simulator = "Benchmarks/consul_sim_indexed.py"
+        var simulator = "Tests/ConsulSimulator/consul_sim.py"
         var scenarios: Set<String> = ["compiler", "consul"]
         var runs = 5
         var changes = 10
