@@ -137,10 +137,8 @@ def served(world, type_url: str, names: list[str] | None = None) -> list:
 
 
 def dynamic_clusters(dump: dict) -> dict[str, dict]:
-    for config in dump["configs"]:
-        if config.get("@type", "").endswith(".ClustersConfigDump"):
-            return {c["cluster"]["name"]: c["cluster"] for c in config.get("dynamic_active_clusters", [])}
-    raise AssertionError("no ClustersConfigDump in /config_dump")
+    section = processes.config_section(dump, "ClustersConfigDump")
+    return {c["cluster"]["name"]: c["cluster"] for c in section.get("dynamic_active_clusters", [])}
 
 
 # -- the cluster carries the check, and Envoy runs it ----------------------------------------

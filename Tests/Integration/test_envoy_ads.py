@@ -6,6 +6,7 @@ import pytest
 
 from harness.fleet import managed_fleet, require_sextant
 from harness.mesh import Mesh, http_get
+from harness.processes import config_section
 
 MODES = ["sotw", "delta"]
 
@@ -30,17 +31,10 @@ def test_every_xds_type_accepted_and_nothing_rejected(mesh):
     assert stats.get("control_plane.connected_state") == 1
 
 
-def _dynamic(dump: dict, kind: str) -> list[dict]:
-    for config in dump["configs"]:
-        if config.get("@type", "").endswith("." + kind):
-            return config
-    raise AssertionError(f"no {kind} in /config_dump")
-
-
 def test_config_dump_holds_our_resources(mesh):
     dump = mesh.envoy.config_dump()
     clusters = {c["cluster"]["name"]: c["cluster"]
-                for c in _dynamic(dump, "ClustersConfigDump").get("dynamic_active_clusters", [])}
+                for c in config_section(dump, "ClustersConfigDump").get("dynamic_active_clusters", [])}
     assert {"payments", "passthrough", "inbound|frontend"} <= set(clusters), sorted(clusters)
     assert "ledger" not in clusters, "a service nobody depends on got a cluster"
     assert clusters["payments"].get("type") == "EDS"
@@ -49,7 +43,7 @@ def test_config_dump_holds_our_resources(mesh):
     assert original_dst.get("use_http_header") is True, original_dst
 
     listeners = {entry["name"]: entry["active_state"]["listener"]
-                 for entry in _dynamic(dump, "ListenersConfigDump").get("dynamic_listeners", [])
+                 for entry in config_section(dump, "ListenersConfigDump").get("dynamic_listeners", [])
                  if "active_state" in entry}
     assert {"outbound", "inbound"} <= set(listeners), sorted(listeners)
     ports = {name: listeners[name]["address"]["socket_address"]["port_value"]
@@ -57,13 +51,13 @@ def test_config_dump_holds_our_resources(mesh):
     assert ports == {"outbound": mesh.config.outbound_port, "inbound": mesh.config.inbound_port}
 
     routes = {r["route_config"]["name"]: r["route_config"]
-              for r in _dynamic(dump, "RoutesConfigDump").get("dynamic_route_configs", [])}
+              for r in config_section(dump, "RoutesConfigDump").get("dynamic_route_configs", [])}
     assert "outbound" in routes, sorted(routes)
     domains = {d for vh in routes["outbound"].get("virtual_hosts", []) for d in vh.get("domains", [])}
     assert {"payments", "payments:*", "payments.service.consul", "payments.service.consul:*"} <= domains
     assert "*" in domains, "no catch-all virtual host for passthrough"
 
-    eds = _dynamic(mesh.envoy.config_dump(include_eds=True), "EndpointsConfigDump")
+    eds = config_section(mesh.envoy.config_dump(include_eds=True), "EndpointsConfigDump")
     assignments = {e["endpoint_config"]["cluster_name"]: e["endpoint_config"]
                    for e in eds.get("dynamic_endpoint_configs", [])}
     assert "payments" in assignments, sorted(assignments)

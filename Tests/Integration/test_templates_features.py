@@ -211,13 +211,6 @@ def world(request, tmp_path_factory):
         yield World(fleet, delta=request.param == "delta")
 
 
-def dynamic(dump: dict, kind: str) -> dict:
-    for config in dump["configs"]:
-        if config.get("@type", "").endswith("." + kind):
-            return config
-    raise AssertionError(f"no {kind} in /config_dump")
-
-
 # -- the features ----------------------------------------------------------------------------
 
 def test_everything_accepted(world):
@@ -311,7 +304,7 @@ def test_retries_respect_the_budget(world):
 
 def test_adaptive_concurrency_filter_accepted_and_in_config_dump(world):
     listeners = {entry["name"]: entry["active_state"]["listener"]
-                 for entry in dynamic(world.envoy.config_dump(), "ListenersConfigDump")["dynamic_listeners"]
+                 for entry in processes.config_section(world.envoy.config_dump(), "ListenersConfigDump")["dynamic_listeners"]
                  if "active_state" in entry}
     manager = listeners["inbound"]["filter_chains"][0]["filters"][0]["typed_config"]
     names = [f["name"] for f in manager["http_filters"]]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .config import ZONE
-from .mesh import Traffic
+from .mesh import Traffic, standard_services
 from .util import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "ConsulSimulator"))
@@ -28,14 +28,8 @@ class ConsulWorld:
         self.sim = ConsulSim(acl_default_policy="deny")
         self.sim.add_token(TOKEN, services=("",))
         self.sim.start()
-        self.config = fleet.config()
-        self.app = fleet.http_backends("frontend-app")[0]
-        self.payments = fleet.http_backends(*[f"payments-{i}" for i in range(payments)])
-        self.ledger = fleet.http_backends("ledger-0")[0]
+        self.config, self.app, self.payments, self.ledger = standard_services(fleet, payments)
         c = self.config
-        c.write_service("frontend", self.app.port, "http1", ["payments"])
-        c.write_service("payments", self.payments[0].port, "http1", [])
-        c.write_service("ledger", self.ledger.port, "http1", [])
         self.register("frontend", self.app.port)
         for backend in self.payments:
             self.register("payments", backend.port)

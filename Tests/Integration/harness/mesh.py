@@ -37,18 +37,24 @@ def spread(port: int, host: str, requests: int, headers: dict | None = None) -> 
     return answers
 
 
+def standard_services(fleet: Fleet, payments: int):
+    """The scenario's backends and templates: (config, frontend app, payments backends, ledger)."""
+    config = fleet.config()
+    app = fleet.http_backends("frontend-app")[0]
+    backends = fleet.http_backends(*[f"payments-{i}" for i in range(payments)])
+    ledger = fleet.http_backends("ledger-0")[0]
+    config.write_service("frontend", app.port, "http1", ["payments"])
+    config.write_service("payments", backends[0].port, "http1", [])
+    config.write_service("ledger", ledger.port, "http1", [])
+    return config, app, backends, ledger
+
+
 class Mesh:
     def __init__(self, fleet: Fleet, delta: bool = False, payments: int = 3, zone: str = ZONE):
         self.fleet = fleet
         self.zone = zone
-        self.config = fleet.config()
-        self.app = fleet.http_backends("frontend-app")[0]
-        self.payments = fleet.http_backends(*[f"payments-{i}" for i in range(payments)])
-        self.ledger = fleet.http_backends("ledger-0")[0]
+        self.config, self.app, self.payments, self.ledger = standard_services(fleet, payments)
         c = self.config
-        c.write_service("frontend", self.app.port, "http1", ["payments"])
-        c.write_service("payments", self.payments[0].port, "http1", [])
-        c.write_service("ledger", self.ledger.port, "http1", [])
         c.catalog = {
             "frontend": [Instance(self.app.port, zone=zone)],
             "payments": [Instance(b.port, zone=zone) for b in self.payments],

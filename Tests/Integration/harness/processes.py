@@ -279,3 +279,11 @@ class Envoy(ManagedProcess):
                 raise AssertionError(f"envoy exited with {self.proc.returncode}:\n{self.log()}")
             return port_accepts(self.admin_port) and self.admin("/server_info")
         wait_for(up, timeout, what="Envoy admin API")
+
+
+def config_section(dump: dict, kind: str) -> dict:
+    """The `*.{kind}` entry of a /config_dump (e.g. "ClustersConfigDump")."""
+    for config in dump["configs"]:
+        if config.get("@type", "").endswith("." + kind):
+            return config
+    raise AssertionError(f"no {kind} in /config_dump")
