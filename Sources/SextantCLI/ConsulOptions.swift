@@ -47,6 +47,9 @@ struct ConsulOptions: ParsableArguments {
     @Option(name: .customLong("consul-max-queries"), help: "At most this many queries open at once (Consul refuses over 200 connections per client by default).")
     var maxQueries = 128
 
+    @Option(name: .customLong("consul-retry-max"), help: "Longest pause, in seconds, between retries of a failing read (exponential back-off with jitter from 0.25 s).")
+    var retryMax: Double = 30
+
     func validate() throws {
         guard let url else {
             let consulOnly = datacenter != nil || tokenFile != nil || caFile != nil || stale || !services.isEmpty || !tags.isEmpty
@@ -57,6 +60,7 @@ struct ConsulOptions: ParsableArguments {
             throw ValidationError("--consul: expected an http:// or https:// URL, got '\(url)'")
         }
         guard wait > 0, wait <= 600 else { throw ValidationError("--consul-wait: between 0 and 600 seconds") }
+        guard retryMax >= 0.25, retryMax <= 600 else { throw ValidationError("--consul-retry-max: between 0.25 and 600 seconds") }
         guard maxQueries >= 3 else { throw ValidationError("--consul-max-queries: at least 3 (the service list, the check feed, one service)") }
         if maxStaleness != nil && !stale { throw ValidationError("--consul-max-staleness needs --consul-stale") }
         if let caFile {
@@ -85,6 +89,7 @@ struct ConsulOptions: ParsableArguments {
             configuration.taggedAddress = taggedAddress
             configuration.wait = .milliseconds(Int64(wait * 1_000))
             configuration.maxConcurrentQueries = maxQueries
+            configuration.backoffMax = .milliseconds(Int64(retryMax * 1_000))
             return configuration
         } catch {
             throw ValidationError("\(error)")

@@ -171,9 +171,11 @@ import Testing
         #expect(events.failures.contains { $0.errors.first?.field == "web" })
         #expect(source.statistics.errors["http-5xx", default: 0] >= 2)
         #expect(source.statistics.errorsByService["web"]?["http-5xx", default: 0] ?? 0 >= 2)
+        #expect(source.statistics.failing == ["web"], "only web's watch is failing")
         // recovery without help: the fault ended; a change is seen again
         try await sim.register("web", port: 8082)
         await events.waitFor("recovered", timeout: .seconds(12)) { $0.addresses("web").count == 3 }
+        #expect(source.statistics.failing.isEmpty)
     }
 
     @Test func burstsAreDebouncedIntoOneUpdate() async throws {

@@ -115,15 +115,19 @@ private func get(_ path: String, port: Int, method: String = "GET", raw: String?
 
 @Suite struct ConsulMetricsTests {
     @Test func failedReadsAreCountedByWatchAndReasonWithEscapedLabels() {
-        let stats = ConsulStatistics(
+        var stats = ConsulStatistics(
             requests: 7, requestsByEndpoint: ["catalog-services": 2, "health-service": 5],
             errors: ["http-5xx": 3], errorsByService: ["pay\"ments": ["http-5xx": 2], "catalog-services": ["http-5xx": 1]],
             indexResets: 1, unchangedAnswers: 0, updates: 4)
+        stats.failing = ["catalog-services", "pay\"ments"]
         let lines = AdminAPI.metrics(stats)
         #expect(lines.contains("sextant_consul_requests_total{endpoint=\"health-service\"} 5"))
         #expect(lines.contains("sextant_consul_errors_total{watch=\"pay\\\"ments\",reason=\"http-5xx\"} 2"))
         #expect(lines.contains("sextant_consul_errors_total{watch=\"catalog-services\",reason=\"http-5xx\"} 1"))
         #expect(lines.contains("sextant_consul_index_resets_total 1"))
         #expect(lines.contains("sextant_consul_updates_total 4"))
+        #expect(lines.contains("sextant_consul_watches_failing 2"))
+        #expect(lines.contains("sextant_consul_watch_failing{watch=\"pay\\\"ments\"} 1"))
+        #expect(lines.filter { $0.hasPrefix("sextant_consul_watch_failing{") }.count == 2)
     }
 }

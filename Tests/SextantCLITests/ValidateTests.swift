@@ -134,6 +134,7 @@ func exitCode(_ body: () async throws -> Void) async -> Int32? {
             "--consul", "https://consul.internal:8501", "--consul-datacenter", "eu1", "--consul-stale",
             "--consul-max-staleness", "2.5", "--consul-tag", "prod", "--consul-tag", "v2", "--consul-health",
             "warning=healthy", "--consul-zone-key", "az", "--consul-tagged-address", "lan_ipv4", "--consul-wait", "30",
+            "--consul-retry-max", "2.5",
         ])
         let configuration = try #require(try command.inputs.consul.configuration())
         #expect(configuration.url.absoluteString == "https://consul.internal:8501")
@@ -143,6 +144,7 @@ func exitCode(_ body: () async throws -> Void) async -> Int32? {
         #expect(configuration.health == HealthMapping(warning: .healthy))
         #expect(configuration.zoneMetaKeys == ["az"] && configuration.taggedAddress == "lan_ipv4")
         #expect(configuration.wait == .seconds(30))
+        #expect(configuration.backoffMax == .milliseconds(2_500))
         #expect(try Validate.parse([]).inputs.consul.configuration() == nil, "no --consul: the catalog file")
     }
 
@@ -150,6 +152,11 @@ func exitCode(_ body: () async throws -> Void) async -> Int32? {
         #expect(throws: (any Error).self) { _ = try Validate.parse(["--consul-stale"]) }
         #expect(throws: (any Error).self) {
             _ = try Validate.parse(["--consul", "http://127.0.0.1:8500", "--consul-max-staleness", "2"])
+        }
+        #expect {
+            _ = try Validate.parse(["--consul", "http://127.0.0.1:8500", "--consul-retry-max", "0"])
+        } throws: { error in
+            Validate.message(for: error).contains("--consul-retry-max")
         }
     }
 

@@ -34,7 +34,9 @@ actor ConsulRunner {
     var pendingFirstRead: Set<String> = []
     var listRead = false
     var synced = false
-    var failing: Set<String> = []
+    var failing: Set<String> = [] {
+        didSet { stats.failing(failing) }
+    }
     var lastEmitted: Catalog?
     var mustEmit = false
     var dirty = false

@@ -20,6 +20,9 @@ public struct ConsulStatistics: Sendable, Equatable {
     /// before), and until then the ones not read yet, sorted.
     public var synced = false
     public var unread: [String] = []
+    /// Watches (service names, `catalog-services`, `health-state`) whose last read failed and
+    /// that are retrying with back-off, sorted: their last good data is being served.
+    public var failing: [String] = []
 }
 
 /// Thread-safe counters behind `ConsulStatistics`.
@@ -50,6 +53,10 @@ final class ConsulStatsBox: Sendable {
             $0.synced = synced
             $0.unread = synced ? [] : unread.sorted()
         }
+    }
+
+    func failing(_ watches: Set<String>) {
+        state.withLock { $0.failing = watches.sorted() }
     }
 
     func indexReset() { state.withLock { $0.indexResets += 1 } }

@@ -103,6 +103,13 @@ public struct AdminAPI: Sendable {
             }
         }
         lines += [
+            "# HELP sextant_consul_watches_failing Watches whose last read failed, retrying with back-off (their last good data is served).",
+            "# TYPE sextant_consul_watches_failing gauge", "sextant_consul_watches_failing \(stats.failing.count)",
+            "# HELP sextant_consul_watch_failing 1 for each watch whose last read failed.",
+            "# TYPE sextant_consul_watch_failing gauge",
+        ]
+        lines += stats.failing.map { "sextant_consul_watch_failing{watch=\"\(label($0))\"} 1" }
+        lines += [
             "# HELP sextant_consul_index_resets_total Blocking-query indexes that went backwards and were reset.",
             "# TYPE sextant_consul_index_resets_total counter", "sextant_consul_index_resets_total \(stats.indexResets)",
             "# HELP sextant_consul_updates_total Catalogs the Consul source emitted.",

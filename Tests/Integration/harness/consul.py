@@ -80,6 +80,18 @@ class ConsulWorld:
                 total += value
         return total
 
+    def failing_watches(self) -> list[str]:
+        """Watches whose last read failed (retrying with back-off), from /metrics."""
+        names = (re.match(r'sextant_consul_watch_failing\{watch="([^"]*)"\}', n) for n in self.metrics())
+        return sorted(m.group(1) for m in names if m)
+
+    def wait_reading(self, timeout: float) -> float:
+        """Seconds until every watch reads Consul again (each leaves back-off on its own schedule)."""
+        start = time.monotonic()
+        wait_for(lambda: self.failing_watches() == [], timeout, interval=0.1,
+                 what=f"every Consul watch to read again (failing: {self.failing_watches()})")
+        return time.monotonic() - start
+
     # -- Envoy ---------------------------------------------------------------------------
 
     def hosts(self) -> set[str]:
