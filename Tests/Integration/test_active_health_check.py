@@ -6,6 +6,7 @@ One sextant and one `frontend` sidecar serve the module. frontend depends on:
             path, defaults.yaml the fast timings below: the overlay reaches Envoy)
   orders    http1, 3 backends; health_check off (the default): the contrast for removals
   rpc       grpc, 2 gRPC servers with grpc.health.v1; health_check on
+  images    http2, 2 HTTP/2-only (h2c) servers; health_check on: the check must speak HTTP/2
 
 What it shows: the check is in Envoy's /config_dump, Envoy's checks succeed, a host failing its
 checks gets no traffic, and, the point of the feature, a host removed from the catalog (so from
@@ -23,10 +24,12 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
+from envoy.type.v3 import http_pb2
 
 from harness import adsclient as ads
 from harness import processes
 from harness.backends import GRPCBackend, HTTPBackend
+from harness.h2c_backend import H2CBackend
 from harness.config import Instance
 from harness.fleet import managed_fleet, require_sextant
 from harness.mesh import http_get
@@ -53,7 +56,8 @@ class World:
         self.payments = [HTTPBackend(f"payments-{i}", health_path="/healthz") for i in range(3)]
         self.orders = fleet.http_backends("orders-0", "orders-1", "orders-2")
         self.rpc = [GRPCBackend(f"rpc-{i}", health=True) for i in range(2)]
-        fleet.servers += [*self.payments, *self.rpc]
+        self.images = [H2CBackend(f"images-{i}") for i in range(2)]
+        fleet.servers += [*self.payments, *self.rpc, *self.images]
 
         # Written before sextant starts, so no watcher can see half a file.
         c.defaults_path.write_text(yaml.safe_dump({
@@ -68,6 +72,7 @@ class World:
                 {"name": "payments", "health_check": {"enabled": True, "path": "/healthz"}},
                 {"name": "orders"},
                 {"name": "rpc", "protocol": "grpc", "health_check": {"enabled": True}},
+                {"name": "images", "protocol": "http2", "health_check": {"enabled": True, "path": "/healthz"}},
             ],
         }, sort_keys=False))
         c.catalog = {
@@ -75,12 +80,13 @@ class World:
             "payments": [Instance(b.port) for b in self.payments],
             "orders": [Instance(b.port) for b in self.orders],
             "rpc": [Instance(b.port) for b in self.rpc],
+            "images": [Instance(b.port) for b in self.images],
         }
         c.write_catalog()
         self.sextant = fleet.sextant(c)
         self.envoy = fleet.envoy(self.sextant.xds_port, "frontend", "zone-a")
         self.envoy.wait_synced()
-        for cluster in ["payments", "orders", "rpc"]:
+        for cluster in ["payments", "orders", "rpc", "images"]:
             self.envoy.wait_for(lambda e, cl=cluster: e.cluster_hosts(cl) == c.hostports(cl), UPDATE_BOUND,
                                 what=f"Envoy's {cluster} hosts")
 
@@ -153,6 +159,8 @@ def test_config_dump_has_the_health_checks(world):
     assert clusters["payments"]["health_checks"] == [{**timings, "http_health_check": {"path": "/healthz"}}], \
         clusters["payments"]
     assert clusters["rpc"]["health_checks"] == [{**timings, "grpc_health_check": {}}], clusters["rpc"]
+    assert clusters["images"]["health_checks"] == [
+        {**timings, "http_health_check": {"path": "/healthz", "codec_client_type": "HTTP2"}}], clusters["images"]
     assert "health_checks" not in clusters["orders"], clusters["orders"]
     assert not clusters["payments"].get("ignore_health_on_host_removal", False)
 
@@ -160,7 +168,7 @@ def test_config_dump_has_the_health_checks(world):
 def test_health_checks_decode_with_the_official_protos(world):
     """The hand-written HealthCheck subset is wire-compatible: no unknown field, the same values."""
     clusters = {c.name: c for c in served(world, ads.CDS)}
-    for name in ["payments", "rpc", "orders"]:
+    for name in ["payments", "rpc", "orders", "images"]:
         assert ads.wire_problems(clusters[name]) == [], name
     (http,) = clusters["payments"].health_checks
     assert http.WhichOneof("health_checker") == "http_health_check" and http.http_health_check.path == "/healthz"
@@ -169,24 +177,30 @@ def test_health_checks_decode_with_the_official_protos(world):
     (rpc,) = clusters["rpc"].health_checks
     assert rpc.WhichOneof("health_checker") == "grpc_health_check" and rpc.grpc_health_check.service_name == ""
     assert len(clusters["orders"].health_checks) == 0
+    (h2,) = clusters["images"].health_checks
+    assert h2.http_health_check.codec_client_type == http_pb2.HTTP2
 
 
 def test_envoy_health_checks_succeed(world):
     def succeeded():
         stats = world.envoy.stats()
-        return all(stats.get(f"cluster.{c}.health_check.success", 0) > 0 for c in ["payments", "rpc"]) and stats
-    stats = wait_for(succeeded, CHECK_BOUND, interval=0.1, what="health_check.success > 0 for payments and rpc")
-    assert stats.get("cluster.payments.health_check.failure", 0) == 0
-    assert stats.get("cluster.rpc.health_check.failure", 0) == 0
-    assert stats.get("cluster.payments.health_check.healthy") == 3
-    assert stats.get("cluster.rpc.health_check.healthy") == 2
+        checked = ["payments", "rpc", "images"]
+        return all(stats.get(f"cluster.{c}.health_check.success", 0) > 0 for c in checked) and stats
+    stats = wait_for(succeeded, CHECK_BOUND, interval=0.1, what="health_check.success > 0 for payments, rpc and images")
+    for cluster, hosts in [("payments", 3), ("rpc", 2), ("images", 2)]:
+        assert stats.get(f"cluster.{cluster}.health_check.failure", 0) == 0, cluster
+        assert stats.get(f"cluster.{cluster}.health_check.healthy") == hosts, cluster
+    for backend in world.images:
+        _, checks, refused = backend.counts()
+        assert checks > 0 and refused == 0, f"{backend.name}: {checks} HTTP/2 checks, {refused} HTTP/1 connections"
     assert "cluster.orders.health_check.success" not in stats, "orders has no health check"
     for backend in world.payments:
         assert backend.health_check_count() > 0, backend
         # An empty http_health_check.host: Envoy sends the cluster's name.
         assert backend.health_check_hosts == {"payments"}, backend.health_check_hosts
-    assert world.failed_active_hc("payments") == set() and world.failed_active_hc("rpc") == set()
+    assert all(world.failed_active_hc(c) == set() for c in ["payments", "rpc", "images"])
     assert set(world.spread("payments", 30)) == {"payments-0", "payments-1", "payments-2"}
+    assert set(world.spread("images", 20)) == {"images-0", "images-1"}
     assert set(world.grpc_spread(10)) == {"rpc-0", "rpc-1"}
 
 
@@ -252,6 +266,26 @@ def test_a_grpc_backend_not_serving_stops_receiving_calls(world):
     wait_for(lambda: "rpc-1" in world.grpc_spread(4), MERGE_BOUND, interval=0.05, what="calls to reach rpc-1 again")
     assert set(world.grpc_spread(20)) == {"rpc-0", "rpc-1"}
 
+
+
+def test_an_http2_backend_failing_its_health_path_stops_receiving_traffic(world):
+    """The check of an http2 dependency goes over HTTP/2 (the backends refuse HTTP/1.1), so
+    passing and failing mean what the backend says, not that the codec was wrong."""
+    bad = world.images[1]
+    bad.healthy = False
+    try:
+        wait_for(lambda: world.failed_active_hc("images") == {bad.hostport}, CHECK_BOUND, interval=0.05,
+                 what=f"Envoy to mark {bad.hostport} failed_active_health_check")
+        wait_for(lambda: set(world.spread("images", 6)) == {"images-0"}, MERGE_BOUND, interval=0.05,
+                 what="traffic to leave images-1")
+        hits, _, _ = bad.counts()
+        assert world.spread("images", 20) == {"images-0": 20}
+        assert bad.counts()[0] == hits, "a host failing its health checks got traffic"
+    finally:
+        bad.healthy = True
+    wait_for(lambda: world.failed_active_hc("images") == set(), CHECK_BOUND, interval=0.05,
+             what=f"{bad.hostport} to pass again")
+    assert all(b.counts()[2] == 0 for b in world.images), "a check or request came over HTTP/1.1"
 
 # -- the point: a host removed from discovery keeps its traffic while it passes ---------------
 

@@ -104,6 +104,7 @@ import Testing
             }
             #expect(http.path == "/status?full=1")
             #expect(http.host == "", "empty: Envoy sends the cluster name as Host")
+            #expect(http.codecClientType == .http1)
             #expect(Self.seconds(check.interval) == 5)
             #expect(Self.seconds(check.timeout) == 1)
             #expect(Self.seconds(check.noTrafficInterval) == 60)
@@ -113,6 +114,7 @@ import Testing
         // http2 dependencies get the HTTP check too, of the built-in path.
         let images = try Self.check(compiled, "images")
         #expect(images.httpHealthCheck.path == "/healthz")
+        #expect(images.httpHealthCheck.codecClientType == .http2, "an HTTP/2 upstream is checked over HTTP/2")
         #expect(Self.seconds(images.noTrafficInterval) == 60)
         // External clusters can be checked; an unchecked dependency stays unchecked.
         let bank = try Self.check(compiled, "bank")

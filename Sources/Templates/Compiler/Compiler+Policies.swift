@@ -49,7 +49,8 @@ extension Compiler {
     }
 
     /// The active health check of a dependency cluster: grpc.health.v1 `Check` (empty service name:
-    /// the server as a whole) for grpc, else an HTTP GET of the policy's path expecting 200.
+    /// the server as a whole) for grpc, else an HTTP GET of the policy's path expecting 200, over
+    /// the dependency's HTTP version.
     ///
     /// `ignore_health_on_host_removal` stays false (Envoy's default): a host that disappears from
     /// EDS keeps its traffic until it also fails its checks, so a control plane that wrongly drops
@@ -66,6 +67,9 @@ extension Compiler {
         } else {
             var http = Envoy_Config_Core_V3_HealthCheck.HttpHealthCheck()
             http.path = policy.healthCheckPath
+            // The check speaks the cluster's protocol: Envoy's default is HTTP/1.1, which an
+            // HTTP/2-only (prior knowledge) upstream would fail, taking every host out.
+            http.codecClientType = `protocol`.usesHTTP2 ? .http2 : .http1
             check.httpHealthCheck = http
         }
         return check
