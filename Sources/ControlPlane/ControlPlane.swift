@@ -213,7 +213,7 @@ public final class ControlPlane: Sendable {
             }
         }
         s.compiled = s.compiled.filter { services.contains($0.key) }
-        s.builder.retainOnly(snapshots + services.compactMap { store.snapshot(for: $0) })
+        s.builder.sweepIfGrown { snapshots + services.compactMap { store.snapshot(for: $0) } }
         return snapshots
     }
 

@@ -14,7 +14,15 @@ public struct SnapshotBuilder: Sendable {
         public var description: String { "\(service): " + problems.joined(separator: "; ") }
     }
 
-    private var pool: [String: EncodedResource] = [:]
+    private struct Key: Hashable {
+        let type: ResourceType
+        let name: String
+        let version: String
+    }
+
+    private var pool: [Key: EncodedResource] = [:]
+    /// The pool's size after the last sweep: the next one waits until it has doubled.
+    private var sizeAfterSweep = 0
 
     public init() {}
 
@@ -38,15 +46,27 @@ public struct SnapshotBuilder: Sendable {
         return try Snapshot(service: service, resources: encoded, endpointNames: endpointNames)
     }
 
-    /// Drops pooled resources no snapshot uses any more (call after publishing a full compile).
+    /// Resources in the pool, live or not yet swept.
+    public var pooledCount: Int { pool.count }
+
+    /// Drops pooled resources no snapshot uses any more.
     public mutating func retainOnly(_ snapshots: [Snapshot]) {
-        var live: Set<String> = []
+        var live: Set<Key> = []
         for snapshot in snapshots {
             for (type, byName) in snapshot.resources {
-                for resource in byName.values { live.insert(Self.key(type, resource.name, resource.version)) }
+                for resource in byName.values { live.insert(Key(type: type, name: resource.name, version: resource.version)) }
             }
         }
         pool = pool.filter { live.contains($0.key) }
+        sizeAfterSweep = pool.count
+    }
+
+    /// `retainOnly(live())` once the pool has doubled since the last sweep (and holds over
+    /// `minimumSweep` resources): a change that re-encodes a few resources costs no scan of every
+    /// snapshot, and the pool stays within about twice what is live.
+    public mutating func sweepIfGrown(minimumSweep: Int = 1_024, _ live: () -> [Snapshot]) {
+        guard pool.count > max(2 * sizeAfterSweep, minimumSweep) else { return }
+        retainOnly(live())
     }
 
     private mutating func encode(_ type: ResourceType, _ name: String, _ message: some SwiftProtobuf.Message) throws -> EncodedResource {
@@ -54,13 +74,11 @@ public struct SnapshotBuilder: Sendable {
         options.useDeterministicOrdering = true
         let bytes: [UInt8] = try message.serializedBytes(options: options)
         let fresh = EncodedResource(type: type, name: name, value: bytes)
-        let key = Self.key(type, name, fresh.version)
+        let key = Key(type: type, name: name, version: fresh.version)
         if let shared = pool[key] { return shared }
         pool[key] = fresh
         return fresh
     }
-
-    private static func key(_ type: ResourceType, _ name: String, _ version: String) -> String { "\(type)/\(name)/\(version)" }
 
     static func endpointName(of cluster: Envoy_Config_Cluster_V3_Cluster) -> String {
         cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
