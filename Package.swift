@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "SextantCLI",
             dependencies: [
-                "ControlPlane", "Templates", "Catalog", "XDS", "GRPCServer", "HTTPSClient",
+                "ControlPlane", "Templates", "Catalog", "XDS", "GRPCServer", "HTTPSClient", "SystemIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "sextant-bench",
             dependencies: [
-                "ControlPlane", "Catalog", "Templates", "XDS", "EnvoyAPI",
+                "ControlPlane", "Catalog", "Templates", "XDS", "EnvoyAPI", "SystemIO",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],

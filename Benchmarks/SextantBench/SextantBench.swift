@@ -1,4 +1,5 @@
 import Foundation
+import SystemIO
 
 /// `make bench`: measures the templates compiler (scenario A) and the Consul path (scenario B),
 /// then prints one table to stdout. Progress and warnings go to stderr. Exits 1 when a scenario
@@ -60,6 +61,7 @@ struct SextantBench {
     }
 
     static func main() async {
+        MallocArenas.limit()  // as `sextant serve` does
         let start = ContinuousClock.now
         let report = Report()
         do {

@@ -7,6 +7,7 @@ import GRPCServer
 import Logging
 import Synchronization
 import Templates
+import SystemIO
 import XDS
 
 struct Serve: AsyncParsableCommand {
@@ -59,6 +60,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         signal(SIGPIPE, SIG_IGN)
+        MallocArenas.limit()
         let logger = Logger(label: "sextant")
 
         // A broken template is reported and its service falls back to the default template;

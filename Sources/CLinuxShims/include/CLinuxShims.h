@@ -26,6 +26,9 @@ static inline int clinux_accept_nonblocking(int fd, struct sockaddr *addr, sockl
 }
 static inline int clinux_eventfd_nonblocking(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 static inline int clinux_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+/* glibc's mallopt(M_ARENA_MAX, n): at most n malloc arenas for the whole process. */
+#include <malloc.h>
+static inline int clinux_malloc_arena_max(int n) { return mallopt(M_ARENA_MAX, n); }
 /* send(2) without SIGPIPE on a socket whose peer went away. */
 static inline ssize_t clinux_send(int fd, const void *buf, size_t len) { return send(fd, buf, len, MSG_NOSIGNAL); }
 #endif
