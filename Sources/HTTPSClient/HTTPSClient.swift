@@ -87,6 +87,15 @@ public final class HTTPSClient: Sendable {
         host: String, port: Int, target: String, headers: [(String, String)], timeoutSeconds: Double,
         cancellation: HTTPSCancellation
     ) throws(HTTPSError) -> HTTPSResponse {
+        try SIGPIPEGuard.run { () throws(HTTPSError) -> HTTPSResponse in
+            try exchange(host: host, port: port, target: target, headers: headers, timeoutSeconds: timeoutSeconds, cancellation: cancellation)
+        }
+    }
+
+    private func exchange(
+        host: String, port: Int, target: String, headers: [(String, String)], timeoutSeconds: Double,
+        cancellation: HTTPSCancellation
+    ) throws(HTTPSError) -> HTTPSResponse {
         let deadline = Self.now() + timeoutSeconds
         let fd = try Self.connect(host: host, port: port, deadline: deadline)
         defer { Glibc.close(fd) }

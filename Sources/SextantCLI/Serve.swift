@@ -59,7 +59,6 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        signal(SIGPIPE, SIG_IGN)
         MallocArenas.limit()
         let logger = Logger(label: "sextant")
 

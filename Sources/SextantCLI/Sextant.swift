@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 
 /// The `sextant` command: an xDS control plane for Envoy sidecars and proxyless gRPC clients.
 public struct Sextant: AsyncParsableCommand {
@@ -28,5 +29,10 @@ struct InputOptions: ParsableArguments {
 extension Sextant {
     /// The executable's entry point. Called from an async function, `main()` resolves to
     /// `AsyncParsableCommand`'s async overload (top-level code picks the synchronous one).
-    public static func runFromCommandLine() async { await main() }
+    /// SIGPIPE is ignored for every command: a peer that goes away (Envoy, Consul, an admin
+    /// client, a closed stdout) is an error to report, not a reason to die.
+    public static func runFromCommandLine() async {
+        signal(SIGPIPE, SIG_IGN)
+        await main()
+    }
 }
