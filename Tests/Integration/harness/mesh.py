@@ -100,15 +100,34 @@ class Mesh:
         return instance.hostport, took
 
 
-class ConnectionWatch:
+class _Background:
+    """`with` runs `self._run` in a daemon thread until the block ends; `_run` polls `self._stop`."""
+
+    def __init__(self, name: str):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=name)
+
+    def _run(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return False
+
+
+class ConnectionWatch(_Background):
     """Samples Envoy's control_plane.connected_state every ~20 ms in a thread; records any drop."""
 
     def __init__(self, envoy):
+        super().__init__("connection-watch")
         self.envoy = envoy
         self.samples = 0
         self.drops: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="connection-watch")
 
     def _run(self):
         started = time.monotonic()
@@ -121,26 +140,16 @@ class ConnectionWatch:
             if state != 1:
                 self.drops.append(round(time.monotonic() - started, 3))
 
-    def __enter__(self):
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return False
-
-
-class Traffic:
+class Traffic(_Background):
     """Requests to `host` through Envoy's outbound listener in a thread; counts answers and failures."""
 
     def __init__(self, port: int, host: str = "payments"):
+        super().__init__("traffic")
         self.port = port
         self.host = host
         self.answers: dict[str, int] = {}
         self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="traffic")
 
     def _run(self):
         while not self._stop.wait(0.01):
@@ -156,15 +165,6 @@ class Traffic:
     @property
     def ok(self) -> int:
         return sum(self.answers.values())
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return False
 
 
 def steady(seconds: float, check) -> None:
