@@ -49,6 +49,11 @@ final class ADSStreamHandler: RPCHandler {
             logger.debug("ignoring request for a type Sextant does not serve", metadata: ["type_url": "\(decoded.typeURL)"])
             return
         }
+        logger.debug(
+            "received", metadata: [
+                "type": "\(request.type)", "nonce": "\(request.responseNonce)",
+                "names": "\(request.resourceNames.count + request.subscribe.count)", "nack": "\(request.errorDetail != nil)",
+            ])
         perform(machine.receive(request), on: rpc)
     }
 

@@ -34,18 +34,4 @@ public struct Snapshot: Sendable {
     }
 
     public func resources(of type: ResourceType) -> [String: EncodedResource] { resources[type] ?? [:] }
-
-    /// The resource a client asking for `name` gets. A requested EDS name Sextant does not know
-    /// is answered with an empty assignment: silence would leave Envoy warming the cluster forever.
-    public func lookup(_ type: ResourceType, _ name: String) -> EncodedResource? {
-        if let found = resources[type]?[name] { return found }
-        return type == .endpoint ? Self.emptyAssignment(name) : nil
-    }
-
-    /// `ClusterLoadAssignment { cluster_name = name }`: field 1, the only one set.
-    static func emptyAssignment(_ name: String) -> EncodedResource {
-        var writer = ProtoWriter()
-        writer.string(1, name)
-        return EncodedResource(type: .endpoint, name: name, value: writer.bytes)
-    }
 }

@@ -2,9 +2,17 @@ extension ADSStreamMachine {
     /// Sends the next response in make-before-break order, if nothing is in flight.
     mutating func pump() -> [ADSAction] {
         guard admitted, snapshot != nil else { return [] }
-        guard types.values.allSatisfy({ $0.inFlight == nil }) else { return [] }
+        let busy = Set(types.filter { $0.value.inFlight != nil }.keys)
+        let stages: [Stage]
+        if busy.isEmpty {
+            stages = Stage.order
+        } else if busy == [.cluster] {
+            stages = [Stage.warmingEndpoints]
+        } else {
+            return []
+        }
         let awaitingEndpointSubscription = awaitsEndpointSubscription
-        for stage in Stage.order where types[stage.type]!.requested {
+        for stage in stages where types[stage.type]!.requested {
             if stage.type > .endpoint && awaitingEndpointSubscription { return [] }
             guard let planned = plan(stage) else { continue }
             nonceCounter += 1
@@ -15,8 +23,12 @@ extension ADSStreamMachine {
             state.inFlight = InFlight(response: response, after: planned.after, afterVersions: planned.afterVersions)
             state.latestNonce = response.nonce
             state.forced.subtract(planned.resources.map(\.name))
+            state.reportedAbsent.formUnion(planned.absent)
             if stage.upsert { state.forceFull = false }
             types[stage.type] = state
+            if stage.type == .endpoint, types[.cluster]!.inFlight != nil {
+                types[.cluster]!.inFlight!.endpointsSentMeanwhile.formUnion(planned.resources.map(\.name))
+            }
             return [.send(response)]
         }
         return []
@@ -37,6 +49,8 @@ extension ADSStreamMachine {
         var versionInfo: String
         var after: [String: EncodedResource]
         var afterVersions: [String: String]
+        /// Delta: subscribed names that exist nowhere, reported removed for the first time.
+        var absent: [String]
     }
 
     /// What the client should hold for `type`: every subscribed resource that exists, with a
@@ -50,7 +64,7 @@ extension ADSStreamMachine {
                 // A cluster on its way out keeps the endpoints the client has until the client
                 // drops it: an empty assignment here would be an accidental empty push.
                 result[name] = held
-            } else if let resource = snapshot.lookup(type, name) {
+            } else if let resource = snapshot.resources(of: type)[name] {
                 result[name] = resource
             }
         }
@@ -62,8 +76,15 @@ extension ADSStreamMachine {
 
     private func plan(_ stage: Stage) -> Plan? {
         let state = types[stage.type]!
+        // SotW with no names and no wildcard: the client stopped watching this type.
+        if mode == .stateOfTheWorld && !state.wildcard && state.names.isEmpty { return nil }
         let want = desired(stage.type, state)
         let fullState = mode == .stateOfTheWorld && stage.type.allowsWildcard
+        let absent =
+            mode == .delta && stage.upsert
+            ? state.names.filter { want[$0] == nil && state.ackedVersions[$0] == nil && !state.reportedAbsent.contains($0) }
+                .sorted()
+            : []
 
         var upserts: [EncodedResource] = []
         if stage.upsert {
@@ -77,7 +98,7 @@ extension ADSStreamMachine {
         var removals = state.ackedVersions.keys.filter { want[$0] == nil }
         if mode == .stateOfTheWorld && !fullState { removals = [] }
         let forceFullPending = mode == .stateOfTheWorld && stage.upsert && state.forceFull
-        if upserts.isEmpty && (removals.isEmpty || !stage.remove) && !forceFullPending { return nil }
+        if upserts.isEmpty && (removals.isEmpty || !stage.remove) && !forceFullPending && absent.isEmpty { return nil }
         upserts.sort { $0.name < $1.name }
         removals.sort()
 
@@ -104,13 +125,14 @@ extension ADSStreamMachine {
             }
             sent = upserts
         }
-        let removed = stage.remove && mode == .delta ? removals : []
+        let removed = (stage.remove && mode == .delta ? removals : []) + absent
         let versionInfo =
             mode == .delta ? (snapshot?.version ?? "") : ContentHash.hex(ofVersions: afterVersions)
         if state.parkedResponses.contains(versionInfo) && mode == .stateOfTheWorld { return nil }
         if mode == .delta && sent.isEmpty && removed.isEmpty { return nil }
         if fullState && stage.remove && afterVersions == state.ackedVersions && !forceFullPending { return nil }
         return Plan(
-            resources: sent, removed: removed, versionInfo: versionInfo, after: after, afterVersions: afterVersions)
+            resources: sent, removed: removed, versionInfo: versionInfo, after: after, afterVersions: afterVersions,
+            absent: absent)
     }
 }

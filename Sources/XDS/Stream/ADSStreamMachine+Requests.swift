@@ -6,8 +6,12 @@ extension ADSStreamMachine {
         settleInFlight(&state, request: request, into: &actions)
 
         let requested = Set(request.resourceNames.filter { $0 != "*" })
+        // The legacy wildcard (no names) holds only until the client first names something;
+        // after that an empty list unsubscribes everything and only "*" is a wildcard.
+        if !request.resourceNames.isEmpty { state.explicitlySubscribed = true }
         state.wildcard =
-            request.type.allowsWildcard && (request.resourceNames.isEmpty || request.resourceNames.contains("*"))
+            request.type.allowsWildcard
+            && (request.resourceNames.contains("*") || (request.resourceNames.isEmpty && !state.explicitlySubscribed))
         let added = requested.subtracting(state.names)
         for name in state.names.subtracting(requested) where !state.wildcard {
             // The client forgot this name: it must be answered afresh if asked again.
@@ -31,25 +35,38 @@ extension ADSStreamMachine {
         }
         if !request.responseNonce.isEmpty { settleInFlight(&state, request: request, into: &actions) }
 
-        for name in request.subscribe {
-            if name == "*" { state.wildcard = true; continue }
+        let named = request.subscribe.filter { $0 != "*" }
+        for name in named {
             state.names.insert(name)
+            state.reportedAbsent.remove(name)
             if request.initialVersions[name] == nil { state.forced.insert(name) }
         }
+        if request.subscribe.contains("*") {
+            state.wildcard = true
+        } else if !named.isEmpty && state.wildcard && !state.explicitlySubscribed {
+            // Naming a resource ends the legacy wildcard, as unsubscribing "*" would.
+            Self.dropWildcard(&state)
+        }
+        if !request.subscribe.isEmpty { state.explicitlySubscribed = true }
         for name in request.unsubscribe {
             if name == "*" {
-                // The client forgets what it held only through the wildcard; no removals are due.
-                state.wildcard = false
-                state.acked = state.acked.filter { state.names.contains($0.key) }
-                state.ackedVersions = state.ackedVersions.filter { state.names.contains($0.key) }
+                Self.dropWildcard(&state)
                 continue
             }
             state.names.remove(name)
             state.forced.remove(name)
+            state.reportedAbsent.remove(name)
             state.acked[name] = nil
             state.ackedVersions[name] = nil
         }
         types[request.type] = state
+    }
+
+    /// The client forgets what it held only through the wildcard; no removals are due.
+    private static func dropWildcard(_ state: inout TypeState) {
+        state.wildcard = false
+        state.acked = state.acked.filter { state.names.contains($0.key) }
+        state.ackedVersions = state.ackedVersions.filter { state.names.contains($0.key) }
     }
 
     /// An ACK or NACK of the response in flight for this type (matched by nonce).
@@ -71,9 +88,11 @@ extension ADSStreamMachine {
             return
         }
         if request.type == .cluster {
-            // Envoy re-warms every added or changed cluster and waits for its endpoints.
+            // Envoy re-warms every added or changed cluster and waits for its endpoints, unless
+            // they already reached it while it was warming.
             let changed = inFlight.response.resources.filter { state.ackedVersions[$0.name] != $0.version }
-            types[.endpoint]!.forced.formUnion(changed.compactMap { snapshot?.endpointNames[$0.name] })
+            let rewarm = changed.compactMap { snapshot?.endpointNames[$0.name] }
+            types[.endpoint]!.forced.formUnion(rewarm.filter { !inFlight.endpointsSentMeanwhile.contains($0) })
         }
         state.acked = inFlight.after
         state.ackedVersions = inFlight.afterVersions

@@ -7,7 +7,12 @@
 /// what the client holds (`acked`), the response in flight and the latest nonce. Rules:
 /// - Make before break, ACK-gated: at most one response is in flight per stream, and work is
 ///   taken in `Stage.order` — clusters added/changed, their endpoints, listeners, routes, then
-///   route, cluster and endpoint removals. A type the client never asked for is skipped.
+///   route, cluster and endpoint removals. A type the client never asked for is skipped. One
+///   exception: while clusters await their ACK, endpoints the client asks for are sent (a
+///   running Envoy ACKs new clusters only once their endpoints have warmed them).
+/// - A name that exists nowhere is not sent (SotW) or is reported in `removed_resources` once
+///   (delta). A SotW type with no names and no wildcard is not answered: the client has no
+///   watch for it and would never ACK.
 /// - SotW requests whose nonce is not the latest sent for that type are stale and ignored.
 /// - A name newly requested is always answered, even at an unchanged version; a SotW request
 ///   with no nonce gets the type's whole state.
@@ -29,6 +34,8 @@ struct ADSStreamMachine {
             Stage(type: .cluster, upsert: false, remove: true),
             Stage(type: .endpoint, upsert: false, remove: true),
         ]
+        /// The one stage taken while clusters await their ACK.
+        static let warmingEndpoints = Stage(type: .endpoint, upsert: true, remove: false)
     }
 
     struct InFlight {
@@ -36,11 +43,15 @@ struct ADSStreamMachine {
         /// What the client holds once it accepts the response.
         let after: [String: EncodedResource]
         let afterVersions: [String: String]
+        /// Clusters only: endpoint names sent while this response awaited its ACK.
+        var endpointsSentMeanwhile: Set<String> = []
     }
 
     struct TypeState {
         var requested = false
         var wildcard = false
+        /// The client has named resources (or "*"): an empty list no longer means wildcard.
+        var explicitlySubscribed = false
         var names: Set<String> = []
         /// What the client holds: versions (delta clients may announce versions without bytes)...
         var ackedVersions: [String: String] = [:]
@@ -54,6 +65,8 @@ struct ADSStreamMachine {
         var parked: [String: String] = [:]
         /// Whole-response versions the client rejected (catches removal-only rejections).
         var parkedResponses: [String] = []
+        /// Delta: subscribed names that exist nowhere, already sent in `removed_resources`.
+        var reportedAbsent: Set<String> = []
     }
 
     let mode: Mode
