@@ -4,29 +4,40 @@ import XDS
 
 /// The last accepted catalog on disk, so a restart serves it at once instead of nothing.
 ///
-/// Format: one header line `sextant-lkg 1 <length> <hash>` then the JSON body. Writes are
-/// atomic (temporary file, fsync, rename, fsync of the folder); a file whose length or hash
-/// does not match (truncated, torn, edited) is reported and ignored, never served.
+/// Format: one header line `sextant-lkg 1 <length> <hash>` then the JSON body, which records
+/// the source the catalog came from. Writes are atomic (temporary file, fsync, rename, fsync of
+/// the folder); a file whose length or hash does not match (truncated, torn, edited) is
+/// reported and ignored, never served, and so is a state from another source.
 public struct LastKnownGood: Sendable {
     public enum Failure: Error, Equatable, CustomStringConvertible {
         case corrupt(path: String, reason: String)
+        case otherSource(path: String, stored: String, current: String)
         case io(path: String, reason: String)
         public var description: String {
             switch self {
             case .corrupt(let path, let reason): return "\(path): corrupt last-known-good state ignored: \(reason)"
+            case .otherSource(let path, let stored, let current):
+                return
+                    "\(path): last-known-good state ignored: it was written while serving \(stored), not \(current) "
+                    + "(the first full read of \(current) replaces it)"
             case .io(let path, let reason): return "\(path): \(reason)"
             }
         }
     }
 
     public let path: String
+    /// The source being served. A stored state is trusted only when it records the same one;
+    /// nil (a baseline named explicitly, as `validate --baseline` does) trusts any.
+    public let source: CatalogSourceIdentity?
 
-    public init(directory: String) {
+    public init(directory: String, source: CatalogSourceIdentity? = nil) {
         self.path = (directory as NSString).appendingPathComponent("catalog.lkg")
+        self.source = source
     }
 
     /// - Returns: nil when there is no state yet.
-    /// - Throws: `Failure.corrupt` for a file that fails its checks.
+    /// - Throws: `Failure.corrupt` for a file that fails its checks, `Failure.otherSource` for
+    ///   a state another source wrote (or one too old to say which).
     public func load() throws(Failure) -> Catalog? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let bytes = [UInt8](data)
@@ -40,11 +51,16 @@ public struct LastKnownGood: Sendable {
             throw .corrupt(path: path, reason: "length \(body.count), header says \(header[2])")
         }
         guard ContentHash.hex(of: body) == header[3] else { throw .corrupt(path: path, reason: "checksum mismatch") }
+        let stored: StoredCatalog
         do {
-            return try JSONDecoder().decode(StoredCatalog.self, from: Data(body)).catalog
+            stored = try JSONDecoder().decode(StoredCatalog.self, from: Data(body))
         } catch {
             throw .corrupt(path: path, reason: "\(error)")
         }
+        if let source, stored.source != source {
+            throw .otherSource(path: path, stored: stored.source?.description ?? "an unrecorded source", current: source.description)
+        }
+        do { return try stored.catalog } catch { throw .corrupt(path: path, reason: "\(error)") }
     }
 
     /// Writes `catalog` atomically.
@@ -52,7 +68,7 @@ public struct LastKnownGood: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let body: [UInt8]
-        do { body = [UInt8](try encoder.encode(StoredCatalog(catalog))) } catch { throw .io(path: path, reason: "\(error)") }
+        do { body = [UInt8](try encoder.encode(StoredCatalog(catalog, source: source))) } catch { throw .io(path: path, reason: "\(error)") }
         let file = Array("sextant-lkg 1 \(body.count) \(ContentHash.hex(of: body))\n".utf8) + body
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = path + ".tmp"
@@ -99,9 +115,12 @@ private struct StoredCatalog: Codable {
         var health: String
         var weight: UInt32
     }
+    /// Absent in states written before sources were recorded.
+    var source: CatalogSourceIdentity?
     var services: [String: [StoredInstance]]
 
-    init(_ catalog: Catalog) {
+    init(_ catalog: Catalog, source: CatalogSourceIdentity?) {
+        self.source = source
         services = catalog.services.mapValues { service in
             service.instances.map {
                 StoredInstance(

@@ -68,15 +68,18 @@ struct Serve: AsyncParsableCommand {
         for error in templates.errors { logger.error("template error", metadata: ["error": "\(error)"]) }
         let store = SnapshotStore()
         let nacks = NackLog()
+        let consulConfiguration = try inputs.consul.configuration()
+        let sourceIdentity = consulConfiguration?.identity ?? .file(path: inputs.catalog)
         let controlPlane = ControlPlane(
             store: store, compiler: TemplateCompiler(templates: templates), policy: safeguards.policy(templates.defaults.safeguards),
-            lastKnownGood: LastKnownGood(directory: stateDir), logger: Logger(label: "sextant.controlplane"))
+            lastKnownGood: LastKnownGood(directory: stateDir, source: sourceIdentity),
+            logger: Logger(label: "sextant.controlplane"))
         // Last-known-good first: served at once, and the baseline the first read is guarded against.
         let restored = controlPlane.restoreLastKnownGood()
         let events: AsyncStream<CatalogEvent>
         let catalogName: String
         var consulSource: ConsulSource?
-        if let consul = try inputs.consul.configuration() {
+        if let consul = consulConfiguration {
             // Consul down at start is not fatal: streams wait (or get last-known-good) until it answers.
             let source = ConsulSource(configuration: consul, logger: Logger(label: "sextant.consul"))
             consulSource = source

@@ -103,4 +103,63 @@ private let catalog = Catalog([
         second.release(service: "payments")
         #expect(store.snapshot(for: "frontend")!.resources(of: .endpoint)["payments"] != restored)
     }
+
+    // MARK: The source a state came from
+
+    static let file = CatalogSourceIdentity.file(path: "/srv/sextant/catalog.yaml")
+    static let consul = ConsulConfiguration(url: URL(string: "http://127.0.0.1:8500")!).identity
+
+    @Test func aStateIsTrustedOnlyByTheSourceThatWroteIt() throws {
+        let directory = temporaryDirectory()
+        try LastKnownGood(directory: directory, source: Self.file).save(catalog)
+        #expect(try LastKnownGood(directory: directory, source: Self.file).load() == catalog)
+        #expect(try LastKnownGood(directory: directory).load() == catalog)  // an explicit baseline
+        #expect(throws: LastKnownGood.Failure.self) { try LastKnownGood(directory: directory, source: Self.consul).load() }
+        do {
+            _ = try LastKnownGood(directory: directory, source: Self.consul).load()
+        } catch {
+            #expect("\(error)".contains("written while serving file /srv/sextant/catalog.yaml, not consul http://127.0.0.1:8500"))
+        }
+    }
+
+    @Test func aStateThatRecordsNoSourceIsNotTrustedByAServer() throws {
+        let directory = temporaryDirectory()
+        try LastKnownGood(directory: directory).save(catalog)  // as states were written before sources were recorded
+        #expect(throws: LastKnownGood.Failure.self) { try LastKnownGood(directory: directory, source: Self.file).load() }
+    }
+
+    @Test func consulIdentityNamesDatacenterAndFiltersInAnyOrder() {
+        let url = URL(string: "http://127.0.0.1:8500/")!
+        let a = ConsulConfiguration(url: url, datacenter: "dc1", services: ["b", "a"], tags: ["Prod"]).identity
+        let b = ConsulConfiguration(url: URL(string: "http://127.0.0.1:8500")!, datacenter: "dc1", services: ["a", "b"], tags: ["prod"]).identity
+        #expect(a == b)
+        #expect(a != ConsulConfiguration(url: url, datacenter: "dc2", services: ["a", "b"], tags: ["prod"]).identity)
+        #expect(a != ConsulConfiguration(url: url, datacenter: "dc1", services: ["a"], tags: ["prod"]).identity)
+        #expect(a != ConsulConfiguration(url: url, datacenter: "dc1", services: ["a", "b"], tags: ["prod"], taggedAddress: "wan").identity)
+        #expect(a != ConsulConfiguration(url: URL(string: "http://10.0.0.1:8500")!, datacenter: "dc1", services: ["a", "b"], tags: ["prod"]).identity)
+    }
+
+    @Test func aServerIgnoresAnotherSourcesStateAndGuardsNothingAgainstIt() throws {
+        let directory = temporaryDirectory()
+        let templates = TemplateSet(templates: [:])
+        let logger = Logger(label: "test")
+        let fromFile = ControlPlane(
+            store: SnapshotStore(), compiler: TemplateCompiler(templates: templates),
+            lastKnownGood: LastKnownGood(directory: directory, source: Self.file), logger: logger)
+        fromFile.apply(catalog)
+        fromFile.flushLastKnownGood()
+
+        let fromConsul = ControlPlane(
+            store: SnapshotStore(), compiler: TemplateCompiler(templates: templates),
+            lastKnownGood: LastKnownGood(directory: directory, source: Self.consul), logger: logger)
+        #expect(!fromConsul.restoreLastKnownGood())
+        // Consul's first read has other instances: with the file's state as baseline every service
+        // would shrink; without it nothing is held.
+        let other = Catalog([CatalogService(name: "payments", instances: [Instance(address: "10.1.0.9", port: 9000)])])
+        fromConsul.apply(other)
+        #expect(fromConsul.status.holds.isEmpty)
+        #expect(fromConsul.status.freeze == nil)
+        fromConsul.flushLastKnownGood()
+        #expect(try LastKnownGood(directory: directory, source: Self.consul).load() == other)
+    }
 }
