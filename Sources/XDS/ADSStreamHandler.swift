@@ -125,7 +125,11 @@ final class ADSStreamHandler: RPCHandler {
                     ? ResponseEncoder.stateOfTheWorld(response) : ResponseEncoder.delta(response)
                 rpc.send(bytes)
                 logger.debug(
-                    "sent", metadata: ["type": "\(response.type)", "nonce": "\(response.nonce)", "count": "\(response.resources.count)", "removed": "\(response.removed.count)"])
+                    "sent",
+                    metadata: [
+                        "type": "\(response.type)", "nonce": "\(response.nonce)", "count": "\(response.resources.count)",
+                        "removed": "\(response.removed.count)", "bytes": "\(bytes.count)",
+                    ])
             case .nack(let record):
                 service.nacks.record(nodeID: nodeID, service: serviceName ?? "", record)
                 logger.warning(

@@ -15,6 +15,10 @@ extension ADSStreamMachine {
         for stage in stages where types[stage.type]!.requested {
             if stage.type > .endpoint && awaitingEndpointSubscription { return [] }
             guard let planned = plan(stage) else { continue }
+            if stage.upsert, let claimed = types[stage.type]!.claimedVersion, claimed == planned.versionInfo {
+                adoptClaimed(stage.type, planned)
+                continue
+            }
             nonceCounter += 1
             let response = XDSResponse(
                 type: stage.type, nonce: String(nonceCounter), versionInfo: planned.versionInfo,
@@ -24,6 +28,7 @@ extension ADSStreamMachine {
             state.latestNonce = response.nonce
             state.forced.subtract(planned.resources.map(\.name))
             state.reportedAbsent.formUnion(planned.absent)
+            state.claimedVersion = nil
             if stage.upsert { state.forceFull = false }
             types[stage.type] = state
             if stage.type == .endpoint, types[.cluster]!.inFlight != nil {
@@ -32,6 +37,17 @@ extension ADSStreamMachine {
             return [.send(response)]
         }
         return []
+    }
+
+    /// The client already holds what `planned` would send: record it as held, send nothing.
+    private mutating func adoptClaimed(_ type: ResourceType, _ planned: Plan) {
+        var state = types[type]!
+        state.acked = planned.after
+        state.ackedVersions = planned.afterVersions
+        state.forced.subtract(planned.resources.map(\.name))
+        state.forceFull = false
+        state.claimedVersion = nil
+        types[type] = state
     }
 
     /// True after the client accepted new EDS clusters but has not yet asked for their

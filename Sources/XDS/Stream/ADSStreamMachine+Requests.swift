@@ -21,6 +21,7 @@ extension ADSStreamMachine {
         state.names = requested
         state.forced.formUnion(added)
         if request.responseNonce.isEmpty { state.forceFull = true }
+        state.claimedVersion = request.responseNonce.isEmpty && !request.versionInfo.isEmpty ? request.versionInfo : nil
         state.requested = true
         types[request.type] = state
         return true

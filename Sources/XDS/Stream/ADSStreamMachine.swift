@@ -18,6 +18,8 @@
 ///   with no nonce gets the type's whole state.
 /// - After a cluster is accepted, its endpoints are sent again (Envoy re-warms the cluster).
 /// - A NACKed resource version is parked: it is not sent again until its content changes.
+/// - A SotW client that reconnects with the version of exactly what it would be sent is not
+///   sent it again (delta clients say what they hold with `initial_resource_versions`).
 struct ADSStreamMachine {
     enum Mode: Sendable { case stateOfTheWorld, delta }
 
@@ -67,6 +69,10 @@ struct ADSStreamMachine {
         var parkedResponses: [String] = []
         /// Delta: subscribed names that exist nowhere, already sent in `removed_resources`.
         var reportedAbsent: Set<String> = []
+        /// SotW: the `version_info` a client brought to this stream (a reconnect, perhaps to
+        /// another replica). Versions are content hashes, so when the state it would be sent has
+        /// that version, the client holds it already and nothing is re-sent.
+        var claimedVersion: String?
     }
 
     let mode: Mode

@@ -1,7 +1,8 @@
 /// A discovery request from either protocol, decoded into plain values.
 ///
-/// SotW requests fill `resourceNames`; delta requests fill `subscribe`, `unsubscribe` and
-/// (on the first request of a type) `initialVersions`. Everything else is shared.
+/// SotW requests fill `resourceNames` and `versionInfo` (the version the client last accepted);
+/// delta requests fill `subscribe`, `unsubscribe` and (on the first request of a type)
+/// `initialVersions`. Everything else is shared.
 public struct XDSRequest: Sendable, Equatable {
     public struct ErrorDetail: Sendable, Equatable {
         public var code: Int32
@@ -16,12 +17,14 @@ public struct XDSRequest: Sendable, Equatable {
     public var subscribe: [String]
     public var unsubscribe: [String]
     public var initialVersions: [String: String]
+    public var versionInfo: String
 
     public init(
         type: ResourceType, responseNonce: String = "", errorDetail: ErrorDetail? = nil,
         resourceNames: [String] = [], subscribe: [String] = [], unsubscribe: [String] = [],
-        initialVersions: [String: String] = [:]
+        initialVersions: [String: String] = [:], versionInfo: String = ""
     ) {
+        self.versionInfo = versionInfo
         self.type = type
         self.responseNonce = responseNonce
         self.errorDetail = errorDetail

@@ -14,7 +14,7 @@ enum RequestDecoder {
         let request = ResourceType(typeURL: message.typeURL).map { type in
             XDSRequest(
                 type: type, responseNonce: message.responseNonce, errorDetail: errorDetail(message.hasErrorDetail, message.errorDetail),
-                resourceNames: message.resourceNames)
+                resourceNames: message.resourceNames, versionInfo: message.versionInfo)
         }
         return Decoded(request: request, typeURL: message.typeURL, node: message.hasNode ? message.node : nil)
     }

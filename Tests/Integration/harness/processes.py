@@ -145,8 +145,10 @@ def envoy_binary() -> Path:
     return Path(os.environ.get("ENVOY_BIN", REPO / ".venv" / "bin" / "envoy"))
 
 
-def envoy_bootstrap(node_id: str, cluster: str, zone: str, admin_port: int, xds_port: int,
+def envoy_bootstrap(node_id: str, cluster: str, zone: str, admin_port: int, xds_port: int | list[int],
                     delta: bool, region: str | None = None) -> dict:
+    """`xds_port`: one control plane, or a list of replicas behind the one `xds` cluster."""
+    xds_ports = xds_port if isinstance(xds_port, list) else [xds_port]
     locality = {"zone": zone}
     if region:
         locality["region"] = region
@@ -159,7 +161,7 @@ def envoy_bootstrap(node_id: str, cluster: str, zone: str, admin_port: int, xds_
             "connect_timeout": "1s",
             "load_assignment": {"cluster_name": "xds", "endpoints": [{"lb_endpoints": [{
                 "endpoint": {"address": {"socket_address": {
-                    "address": "127.0.0.1", "port_value": xds_port}}}}]}]},
+                    "address": "127.0.0.1", "port_value": port}}}} for port in xds_ports]}]},
             "typed_extension_protocol_options": {
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                     "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
