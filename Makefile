@@ -10,7 +10,7 @@ TEST_APT     := protobuf-compiler libprotobuf-dev
 SWIFT_FLAGS  := -Xswiftc -warnings-as-errors
 XDS          ?= 127.0.0.1:18000
 
-.PHONY: deps deps-apt deps-py build test test-unit test-integration run protos check-protos bench clean
+.PHONY: deps deps-apt deps-py build test test-unit test-integration run dist protos check-protos bench clean
 
 deps: deps-apt deps-py
 	@$(MAKE) --no-print-directory deps-apt APT_PACKAGES="$(TEST_APT)"
@@ -50,6 +50,12 @@ test-integration: deps build
 run: deps-apt
 	$(SWIFT) build -c release --product sextant $(SWIFT_FLAGS)
 	$$($(SWIFT) build -c release --show-bin-path)/sextant serve --xds $(XDS)
+
+# The static-stdlib release binary the Dockerfile builds (needs only libssl3, libnghttp2-14, zlib1g,
+# libcurl4 at run time): .build-dist/release/sextant.
+dist: deps-apt
+	$(SWIFT) build -c release --static-swift-stdlib --product sextant --scratch-path .build-dist $(SWIFT_FLAGS)
+	@echo "built $$($(SWIFT) build -c release --scratch-path .build-dist --show-bin-path)/sextant"
 
 # Regenerates Sources/EnvoyAPI/Generated from Protos/ (Debian protoc + protoc-gen-swift 1.39.0).
 protos:
