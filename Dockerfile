@@ -7,7 +7,7 @@
 
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnghttp2-dev libssl-dev zlib1g-dev pkg-config \
+ && apt-get install -y --no-install-recommends libnghttp2-dev libssl-dev zlib1g-dev libcurl4-openssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

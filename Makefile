@@ -7,6 +7,7 @@ PY           := $(VENV)/bin/python
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := libnghttp2-dev libssl-dev zlib1g-dev pkg-config
 TEST_APT     := protobuf-compiler libprotobuf-dev
+DIST_APT     := libcurl4-openssl-dev
 SWIFT_FLAGS  := -Xswiftc -warnings-as-errors
 XDS          ?= 127.0.0.1:18000
 
@@ -34,10 +35,12 @@ $(VENV)/.installed: requirements-test.txt
 build: deps-apt
 	$(SWIFT) build $(SWIFT_FLAGS)
 
-test: deps
+test: deps dist
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build
-	SEXTANT_REQUIRE=1 SEXTANT_BIN=$$($(SWIFT) build --show-bin-path)/sextant $(PY) -m pytest -q Tests/Integration
+	SEXTANT_REQUIRE=1 SEXTANT_BIN=$$($(SWIFT) build --show-bin-path)/sextant \
+	  SEXTANT_DIST_BIN=$$($(SWIFT) build -c release --scratch-path .build-dist --show-bin-path)/sextant \
+	  $(PY) -m pytest -q Tests/Integration
 
 test-unit: deps-apt
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
@@ -52,8 +55,10 @@ run: deps-apt
 	$$($(SWIFT) build -c release --show-bin-path)/sextant serve --xds $(XDS)
 
 # The static-stdlib release binary the Dockerfile builds (needs only libssl3, libnghttp2-14, zlib1g,
-# libcurl4 at run time): .build-dist/release/sextant.
+# libcurl4 at run time): .build-dist/release/sextant. Linking FoundationNetworking statically
+# needs libcurl's development files.
 dist: deps-apt
+	@$(MAKE) --no-print-directory deps-apt APT_PACKAGES="$(DIST_APT)"
 	$(SWIFT) build -c release --static-swift-stdlib --product sextant --scratch-path .build-dist $(SWIFT_FLAGS)
 	@echo "built $$($(SWIFT) build -c release --scratch-path .build-dist --show-bin-path)/sextant"
 

@@ -5,6 +5,7 @@ offline security audit; the container's runtime stage installs every library the
 """
 
 import http.client
+import os
 import re
 import shlex
 import shutil
@@ -36,7 +37,17 @@ def readyz(port: int) -> int:
         conn.close()
 
 
-def serve_mapped(args: list[str], tmp_path: Path, extra_map: dict[str, str] | None = None) -> None:
+def dist_binary() -> Path | None:
+    """The static-stdlib release build (`make dist`, as the Dockerfile builds it), if given."""
+    path = os.environ.get("SEXTANT_DIST_BIN")
+    if not path:
+        return None
+    assert Path(path).is_file(), f"SEXTANT_DIST_BIN={path} does not exist (run make dist)"
+    return Path(path)
+
+
+def serve_mapped(args: list[str], tmp_path: Path, extra_map: dict[str, str] | None = None,
+                 binary: Path | None = None) -> None:
     """Run `sextant <args>` with the artifact's paths and ports mapped here; /readyz must say 200."""
     require_sextant()
     admin = free_port()
@@ -55,7 +66,7 @@ def serve_mapped(args: list[str], tmp_path: Path, extra_map: dict[str, str] | No
                 arg = new + arg[len(old):]
         mapped.append(arg)
     assert mapped[0] == "serve", mapped
-    process = ManagedProcess("sextant", [str(sextant_binary()), *mapped], tmp_path / "serve.log", cwd=tmp_path)
+    process = ManagedProcess("sextant", [str(binary or sextant_binary()), *mapped], tmp_path / "serve.log", cwd=tmp_path)
     try:
         def ready():
             assert process.alive(), f"sextant {' '.join(mapped)} exited:\n{process.log()}"
@@ -187,8 +198,11 @@ def test_dockerfile_runtime_stage_has_every_library_the_binary_links():
     """What the binary loads from outside the Swift toolchain (which --static-swift-stdlib
     links in) must come from the runtime stage's packages or the base image."""
     require_sextant()
-    ldd = subprocess.run(["ldd", str(sextant_binary())], capture_output=True, text=True, check=True).stdout
+    binary = dist_binary() or sextant_binary()
+    ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
     toolchain = Path(shutil.which("swift") or "/usr/bin/swift").resolve().parents[1]
+    if dist_binary():
+        assert str(toolchain) not in ldd and "libswift" not in ldd, f"not a static-stdlib build:\n{ldd}"
     needed = set()
     for line in ldd.splitlines():
         m = re.match(r"\s*(\S+) => (/\S+)", line)
@@ -197,7 +211,7 @@ def test_dockerfile_runtime_stage_has_every_library_the_binary_links():
     # Only libraries loaded directly by the binary or the Swift runtime count; the rest are
     # their own packages' dependencies, which apt installs with them.
     direct = set()
-    for lib in [str(sextant_binary())] + sorted(p for p in re.findall(r"=> (\S+)", ldd) if p.startswith(str(toolchain))):
+    for lib in [str(binary)] + sorted(p for p in re.findall(r"=> (\S+)", ldd) if p.startswith(str(toolchain))):
         dynamic = subprocess.run(["readelf", "-d", lib], capture_output=True, text=True).stdout
         direct |= set(re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]", dynamic))
     packages = set()
@@ -216,4 +230,4 @@ def test_dockerfile_runtime_stage_has_every_library_the_binary_links():
 def test_dockerfile_default_command_serves(tmp_path):
     cmd = next(line for line in stages(dockerfile())[1] if line.startswith("CMD "))
     args = yaml.safe_load(cmd[len("CMD "):])   # a JSON array
-    serve_mapped(args, tmp_path)
+    serve_mapped(args, tmp_path, binary=dist_binary())
