@@ -5,6 +5,7 @@
 - A name that exists nowhere is not sent (SotW) and is reported in removed_resources (delta).
 """
 
+import contextlib
 import queue
 
 import pytest
@@ -40,39 +41,43 @@ def quiet(stream, seconds: float = 1.0) -> None:
         pytest.fail(f"unexpected response: {extra.type_url} {names(extra)}")
 
 
-def test_sotw_named_request_ends_the_legacy_wildcard(served):
-    stream = ads.ADSStream(served.xds_port)
+@contextlib.contextmanager
+def wildcard_stream(served, node_id: str, delta: bool = False):
+    """A stream whose first request is a legacy-wildcard CDS request: yields (stream, response)."""
+    stream = ads.ADSStream(served.xds_port, delta=delta)
     try:
-        node = ads.node("sub-0", "frontend", ZONE)
-        stream.send(ads.DiscoveryRequest(node=node, type_url=ads.CDS))
+        request = ads.DeltaDiscoveryRequest if delta else ads.DiscoveryRequest
+        stream.send(request(node=ads.node(node_id, "frontend", ZONE), type_url=ads.CDS))
         everything = stream.recv(BOUND)
         assert {"payments", "ledger"} <= names(everything)
+        yield stream, everything
+    finally:
+        stream.close()
+
+
+def test_sotw_named_request_ends_the_legacy_wildcard(served):
+    with wildcard_stream(served, "sub-0", delta=False) as (stream, everything):
         # ACK naming one cluster: the next full state holds only it.
         stream.send(ads.DiscoveryRequest(type_url=ads.CDS, resource_names=["payments"],
                                          response_nonce=everything.nonce, version_info=everything.version_info))
-        while True:
+        # (Make before break: the upserts first, then the full state without the others.)
+        for _ in range(3):
             response = stream.recv(BOUND)
             stream.send(ads.DiscoveryRequest(type_url=ads.CDS, resource_names=["payments"],
                                              response_nonce=response.nonce, version_info=response.version_info))
             if names(response) == {"payments"}:
                 break
-            assert len(names(response)) < len(names(everything)) or "payments" in names(response)
+        else:
+            pytest.fail(f"still sent {names(response)} after naming only payments")
         quiet(stream)
         # "*" beside the name brings the wildcard back.
         stream.send(ads.DiscoveryRequest(type_url=ads.CDS, resource_names=["*", "payments"],
                                          response_nonce=response.nonce, version_info=response.version_info))
         assert names(stream.recv(BOUND)) == names(everything)
-    finally:
-        stream.close()
 
 
 def test_delta_subscribing_a_name_ends_the_legacy_wildcard(served):
-    stream = ads.ADSStream(served.xds_port, delta=True)
-    try:
-        node = ads.node("sub-1", "frontend", ZONE)
-        stream.send(ads.DeltaDiscoveryRequest(node=node, type_url=ads.CDS))
-        everything = stream.recv(BOUND)
-        assert {"payments", "ledger"} <= names(everything)
+    with wildcard_stream(served, "sub-1", delta=True) as (stream, everything):
         stream.send(ads.DeltaDiscoveryRequest(type_url=ads.CDS, response_nonce=everything.nonce,
                                               resource_names_subscribe=["payments"]))
         named = stream.recv(BOUND)   # a newly named resource is always answered
@@ -83,16 +88,10 @@ def test_delta_subscribing_a_name_ends_the_legacy_wildcard(served):
         # would come straight back through it.
         stream.send(ads.DeltaDiscoveryRequest(type_url=ads.CDS, resource_names_unsubscribe=["payments"]))
         quiet(stream, 1.5)
-    finally:
-        stream.close()
 
 
 def test_sotw_unknown_endpoint_name_is_not_answered(served):
-    stream = ads.ADSStream(served.xds_port)
-    try:
-        node = ads.node("sub-2", "frontend", ZONE)
-        stream.send(ads.DiscoveryRequest(node=node, type_url=ads.CDS))
-        cds = stream.recv(BOUND)
+    with wildcard_stream(served, "sub-2", delta=False) as (stream, cds):
         stream.send(ads.DiscoveryRequest(type_url=ads.CDS, response_nonce=cds.nonce, version_info=cds.version_info))
         stream.send(ads.DiscoveryRequest(type_url=ads.EDS, resource_names=["payments", "nowhere"]))
         eds = stream.recv(BOUND)
@@ -101,16 +100,10 @@ def test_sotw_unknown_endpoint_name_is_not_answered(served):
         stream.send(ads.DiscoveryRequest(type_url=ads.EDS, resource_names=["payments", "nowhere"],
                                          response_nonce=eds.nonce, version_info=eds.version_info))
         quiet(stream)
-    finally:
-        stream.close()
 
 
 def test_delta_unknown_name_is_reported_removed(served):
-    stream = ads.ADSStream(served.xds_port, delta=True)
-    try:
-        node = ads.node("sub-3", "frontend", ZONE)
-        stream.send(ads.DeltaDiscoveryRequest(node=node, type_url=ads.CDS))
-        cds = stream.recv(BOUND)
+    with wildcard_stream(served, "sub-3", delta=True) as (stream, cds):
         stream.send(ads.DeltaDiscoveryRequest(type_url=ads.CDS, response_nonce=cds.nonce))
         stream.send(ads.DeltaDiscoveryRequest(type_url=ads.EDS, resource_names_subscribe=["payments", "nowhere"]))
         eds = stream.recv(BOUND)
@@ -119,5 +112,3 @@ def test_delta_unknown_name_is_reported_removed(served):
         assert list(eds.removed_resources) == ["nowhere"]
         stream.send(ads.DeltaDiscoveryRequest(type_url=ads.EDS, response_nonce=eds.nonce))
         quiet(stream)
-    finally:
-        stream.close()
