@@ -73,7 +73,10 @@ final class ADSStreamHandler: RPCHandler {
         serviceName = node.cluster
         logger[metadataKey: "node"] = "\(node.id)"
         logger[metadataKey: "service"] = "\(node.cluster)"
-        logger.info("ads stream opened", metadata: ["mode": "\(machine.mode)"])
+        machine.client = XDSClientKind(userAgentName: node.userAgentName)
+        logger.info(
+            "ads stream opened",
+            metadata: ["mode": "\(machine.mode)", "client": "\(machine.client)", "user_agent": "\(node.userAgentName)"])
         context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[rpcID] = self
 
         let loop = rpc.loop
