@@ -1,7 +1,8 @@
 import Foundation
 import SystemIO
 
-/// `make bench`: measures the templates compiler (scenario A) and the Consul path (scenario B),
+/// `make bench`: measures the templates compiler (scenario A), the Consul path (scenario B) and a
+/// catalog-file change (scenario C),
 /// then prints one table to stdout. Progress and warnings go to stderr. Exits 1 when a scenario
 /// does not converge or produces a wrong result.
 @main
@@ -9,7 +10,7 @@ struct SextantBench {
     struct Options {
         var python = "python3"
         var simulator = "Tests/ConsulSimulator/consul_sim.py"
-        var scenarios: Set<String> = ["compiler", "consul"]
+        var scenarios: Set<String> = ["compiler", "catalog-file", "consul"]
         var runs = 5
         var changes = 10
         var rotationChanges = 5
@@ -19,7 +20,7 @@ struct SextantBench {
         var instances = 20
 
         static let usage = """
-            usage: sextant-bench [--only compiler|consul] [--python PATH] [--simulator PATH]
+            usage: sextant-bench [--only compiler|catalog-file|consul] [--python PATH] [--simulator PATH]
                                  [--runs N] [--changes N] [--rotation-changes N] [--idle-seconds N]
                                  [--services N] [--dependencies N] [--instances N]
             """
@@ -41,7 +42,9 @@ struct SextantBench {
                 case "--simulator": simulator = try value(flag)
                 case "--only":
                     let name = try value(flag)
-                    guard ["compiler", "consul"].contains(name) else { throw BenchFailure("--only compiler or --only consul") }
+                    guard ["compiler", "catalog-file", "consul"].contains(name) else {
+                        throw BenchFailure("--only compiler, catalog-file or consul")
+                    }
                     scenarios = [name]
                 case "--runs": runs = try number(flag)
                 case "--changes": changes = try number(flag)
@@ -69,6 +72,9 @@ struct SextantBench {
             let fleet = Fleet(services: options.services, dependencies: options.dependencies, instances: options.instances)
             if options.scenarios.contains("compiler") {
                 try CompilerBench(fleet: fleet, runs: options.runs, changes: options.changes * 2).run(report)
+            }
+            if options.scenarios.contains("catalog-file") {
+                try CatalogFileBench(fleet: fleet, changes: options.changes).run(report)
             }
             if options.scenarios.contains("consul") {
                 try await ConsulBench(

@@ -29,16 +29,44 @@ public struct FileSource: Sendable {
         try CatalogFile.parse(yaml: try read(), file: path)
     }
 
+    /// A catalog read once, with what the poller needs to know it already has it.
+    public struct Loaded: Sendable {
+        public let catalog: Catalog
+        let signature: FileSignature?
+        let text: String
+    }
+
+    /// Reads and parses the file once, for `events(startingWith:)`: start-up parses it once.
+    /// - Throws: `ConfigErrors`, as `load()`.
+    public func loadForEvents() throws(ConfigErrors) -> Loaded {
+        // The signature is taken before the read: a write in between is seen by the next poll.
+        let signature = FileSignature(path: path)
+        let text = try read()
+        return Loaded(catalog: try CatalogFile.parse(yaml: text, file: path), signature: signature, text: text)
+    }
+
     /// Events, starting with the current contents of the file, then one per change.
     ///
     /// The stream owns one polling task; it ends when the consumer stops iterating (the stream is
     /// terminated) or the enclosing task is cancelled. Identical rewrites yield nothing; after a
     /// `.failed`, the next good read yields `.updated` even when its catalog did not change.
-    public func events() -> AsyncStream<CatalogEvent> {
+    /// With `loaded` (from `loadForEvents()`), the first event is its catalog, not parsed again.
+    public func events(startingWith loaded: Loaded? = nil) -> AsyncStream<CatalogEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: CatalogEvent.self, bufferingPolicy: .bufferingNewest(8))
         let source = self
-        let task = Task {
-            var watcher = Watcher()
+        var initial = Watcher()
+        if let loaded {
+            initial.signature = .some(loaded.signature)
+            initial.lastText = loaded.text
+            initial.lastEvent = .updated(loaded.catalog)
+            continuation.yield(.updated(loaded.catalog))
+        }
+        let task = Task { [initial] in
+            var watcher = initial
+            if loaded != nil {
+                // The first poll is one interval after the load, as if the load had been it.
+                do { try await Task.sleep(for: source.pollInterval) } catch { continuation.finish(); return }
+            }
             while !Task.isCancelled {
                 if let event = source.poll(&watcher) {
                     continuation.yield(event)
@@ -110,7 +138,7 @@ public struct FileSource: Sendable {
 }
 
 /// What identifies one version of a file without reading it.
-struct FileSignature: Equatable {
+struct FileSignature: Equatable, Sendable {
     var modified: Date
     var size: UInt64
     var inode: UInt64

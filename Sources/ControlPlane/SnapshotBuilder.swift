@@ -43,7 +43,10 @@ public struct SnapshotBuilder: Sendable {
         for assignment in resources.endpoints { encoded.append(try encode(.endpoint, assignment.clusterName, assignment)) }
         for listener in resources.listeners { encoded.append(try encode(.listener, listener.name, listener)) }
         for route in resources.routes { encoded.append(try encode(.route, route.name, route)) }
-        return try Snapshot(service: service, resources: encoded, endpointNames: endpointNames)
+        // API listeners are for proxyless gRPC clients only: Envoy streams are served none.
+        let proxyless = Set(resources.listeners.filter(\.hasApiListener).map(\.name))
+        return try Snapshot(
+            service: service, resources: encoded, endpointNames: endpointNames, proxylessListeners: proxyless)
     }
 
     /// Resources in the pool, live or not yet swept.

@@ -87,12 +87,13 @@ struct Serve: AsyncParsableCommand {
             catalogName = "Consul at \(consul.url.absoluteString)"
         } else {
             let source = FileSource(path: inputs.catalog)
-            do { _ = try source.load() } catch {
+            var loaded: FileSource.Loaded?
+            do { loaded = try source.loadForEvents() } catch {
                 // With nothing good to serve yet, a catalog file that cannot be read is fatal.
                 guard restored else { throw ValidationError("\(error)") }
                 logger.error("catalog unreadable at start; serving last-known-good", metadata: ["error": "\(error)"])
             }
-            events = source.events()
+            events = source.events(startingWith: loaded)  // the catalog is parsed once at start
             catalogName = inputs.catalog
         }
         let adminAddress = try HostPort(admin)

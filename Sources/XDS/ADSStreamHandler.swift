@@ -78,7 +78,10 @@ final class ADSStreamHandler: RPCHandler {
         serviceName = node.cluster
         logger[metadataKey: "node"] = "\(node.id)"
         logger[metadataKey: "service"] = "\(node.cluster)"
-        logger.info("ads stream opened", metadata: ["mode": "\(machine.mode)"])
+        machine.client = XDSClientKind(userAgentName: node.userAgentName)
+        logger.info(
+            "ads stream opened",
+            metadata: ["mode": "\(machine.mode)", "client": "\(machine.client)", "user_agent": "\(node.userAgentName)"])
         context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[rpcID] = self
 
         let loop = rpc.loop
@@ -104,16 +107,19 @@ final class ADSStreamHandler: RPCHandler {
 
     private func requestAdmission(rpc: ServerRPC, context: LoopContext) {
         rpcRef = rpc
-        if service.admission.tryAdmit() {
+        let queue = context.local(AdmissionQueues.self, AdmissionQueues.init).queue(for: service.admission, on: context)
+        let waiter = AdmissionQueue.Waiter(
+            isLive: { [weak self, weak rpc] in self != nil && rpc.map { !$0.isClosed } ?? false },
+            admit: { [weak self, weak rpc] in
+                guard let self, let rpc, !rpc.isClosed else { return }
+                self.perform(self.machine.admit(), on: rpc)
+            })
+        if queue.request(waiter) {
             perform(machine.admit(), on: rpc)
             return
         }
-        if !admissionPending { logger.debug("admission deferred") }
+        if !admissionPending { logger.debug("admission deferred", metadata: ["waiting": "\(queue.waiting)"]) }
         admissionPending = true
-        _ = context.schedule(after: service.admission.retryAfter) { [weak self, weak rpc] context in
-            guard let self, let rpc, !rpc.isClosed else { return }
-            self.requestAdmission(rpc: rpc, context: context)
-        }
     }
 
     private func perform(_ actions: [ADSAction], on rpc: ServerRPC) {

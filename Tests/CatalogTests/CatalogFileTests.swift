@@ -119,6 +119,23 @@ import Testing
             ])
     }
 
+    /// The document is composed without tag resolution (YAMLDocument): duplicates are still
+    /// found at every depth, whether a key is quoted or not, with the first key's position.
+    @Test func duplicateKeysAreFoundWithoutTagResolution() {
+        let nested = parseErrors("services:\n  a:\n    instances:\n      - address: 10.0.0.1\n        port: 1\n        port: 2\n")
+        #expect(
+            nested.map(\.description) == [
+                "catalog.yaml:5:9: duplicate key 'port' in this mapping (each key may appear once)"
+            ])
+        let quoted = parseErrors("services:\n  \"a\":\n    instances: []\n  a:\n    instances: []\n")
+        #expect(quoted.map(\.line) == [2])
+        // A plain `true` and `1` stay the text the walk reads: `zone: true` is the zone "true".
+        let catalog = try? CatalogFile.parse(
+            yaml: "services:\n  a:\n    instances:\n      - {address: 10.0.0.1, port: 1, zone: true, region: 1}\n",
+            file: "catalog.yaml")
+        #expect(catalog?.services["a"]?.instances.first?.zone == "true")
+    }
+
     @Test func syntaxErrorsAndEmptyFilesHavePositions() {
         let syntax = parseErrors("services:\n  a: [unclosed\n")
         #expect(syntax.count == 1)

@@ -52,6 +52,29 @@ import Testing
         #expect(try await next(&events) == .updated(second))
     }
 
+    /// Start-up parses the file once: the loaded catalog is the first event, taken as it is.
+    @Test func eventsStartingWithALoadDoNotParseAgain() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("catalog.yaml")
+        try Self.good.write(toFile: path, atomically: true, encoding: .utf8)
+        let source = FileSource(path: path, pollInterval: .milliseconds(20))
+        let real = try source.loadForEvents()
+        #expect(real.catalog == (try CatalogFile.parse(yaml: Self.good, file: path)))
+        // A marked catalog in place of the parsed one: a re-parse would yield the file's instead.
+        let marked = FileSource.Loaded(
+            catalog: Catalog([CatalogService(name: "marked", instances: [])]), signature: real.signature,
+            text: real.text)
+        var events = source.events(startingWith: marked).makeAsyncIterator()
+        #expect(try await next(&events) == .updated(marked.catalog))
+        // The next event is the change, not the file's first content parsed again.
+        try Self.better.write(toFile: path, atomically: true, encoding: .utf8)
+        guard case .updated(let changed) = try await nextUpdate(&events) else {
+            Issue.record("expected an update")
+            return
+        }
+        #expect(changed[service: "a"]?.instances.count == 2)
+    }
+
     @Test func missingFileFailsThenRecovers() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("later.yaml")

@@ -56,4 +56,18 @@ import Testing
         let again = try builder.build(service: "frontend", Self.service("frontend", [20]))
         #expect(again.version == live.version)
     }
+
+    @Test func apiListenersAreMarkedForProxylessClientsOnly() throws {
+        var outbound = Envoy_Config_Listener_V3_Listener()
+        outbound.name = "outbound"
+        var api = Envoy_Config_Listener_V3_Listener()
+        api.name = "payments"
+        api.apiListener = Envoy_Config_Listener_V3_ApiListener()
+        var builder = SnapshotBuilder()
+        let snapshot = try builder.build(
+            service: "frontend", CompiledService(service: "frontend", listeners: [api, outbound]))
+        #expect(snapshot.proxylessListeners == ["payments"])
+        #expect(snapshot.served(to: .envoy).resources(of: .listener).keys.sorted() == ["outbound"])
+        #expect(snapshot.served(to: .proxylessGRPC).resources(of: .listener).count == 2)
+    }
 }

@@ -15,8 +15,15 @@ public struct Snapshot: Sendable {
     public let endpointNames: [String: String]
     /// A content hash over every resource version: equal versions mean identical snapshots.
     public let version: String
+    /// Listeners only proxyless gRPC clients use (`api_listener`s); see Snapshot+Clients.swift.
+    public let proxylessListeners: Set<String>
+    /// `resources` without `proxylessListeners`: what an Envoy stream is served.
+    let sidecarResources: [ResourceType: [String: EncodedResource]]
 
-    public init(service: String, resources: [EncodedResource], endpointNames: [String: String] = [:]) throws(Failure) {
+    public init(
+        service: String, resources: [EncodedResource], endpointNames: [String: String] = [:],
+        proxylessListeners: Set<String> = []
+    ) throws(Failure) {
         var byType: [ResourceType: [String: EncodedResource]] = [:]
         for type in ResourceType.allCases { byType[type] = [:] }
         var versions: [String: String] = [:]
@@ -31,6 +38,8 @@ public struct Snapshot: Sendable {
         self.resources = byType
         self.endpointNames = endpointNames
         self.version = ContentHash.hex(ofVersions: versions)
+        self.proxylessListeners = proxylessListeners
+        self.sidecarResources = Self.withoutProxylessListeners(byType, proxylessListeners)
     }
 
     public func resources(of type: ResourceType) -> [String: EncodedResource] { resources[type] ?? [:] }

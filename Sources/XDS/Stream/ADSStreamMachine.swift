@@ -80,6 +80,9 @@ struct ADSStreamMachine {
     private(set) var admitted = false
     var types: [ResourceType: TypeState] = [:]  // internal for the +Requests/+Planning extensions
     var nonceCounter: UInt64 = 0
+    /// Who the stream serves, set from the first request's node before any snapshot arrives:
+    /// every snapshot is taken as `Snapshot.served(to: client)` (Envoy gets no API listeners).
+    var client: XDSClientKind = .unknown
 
     init(mode: Mode) {
         self.mode = mode
@@ -94,7 +97,7 @@ struct ADSStreamMachine {
     }
 
     mutating func snapshotChanged(_ snapshot: Snapshot) -> [ADSAction] {
-        self.snapshot = snapshot
+        self.snapshot = snapshot.served(to: client)
         return pump()
     }
 

@@ -47,10 +47,11 @@ class Fleet:
         return process
 
     def envoy(self, xds_port: int, cluster: str, zone: str, delta: bool = False,
-              node_id: str | None = None) -> Envoy:
+              node_id: str | None = None, bootstrap=None) -> Envoy:
         index = len(self.envoys)
         node_id = node_id or f"{cluster}-{index}"
-        process = Envoy(self.workdir / f"envoy-{index}", xds_port, node_id, cluster, zone, delta)
+        process = Envoy(self.workdir / f"envoy-{index}", xds_port, node_id, cluster, zone, delta,
+                        bootstrap=bootstrap)
         self.envoys.append(process)
         process.wait_admin()
         return process

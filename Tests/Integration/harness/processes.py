@@ -187,13 +187,14 @@ _STAT_LINE = re.compile(r"^([^:\s]+): (\d+)$")
 
 class Envoy(ManagedProcess):
     def __init__(self, workdir: Path, xds_port: int, node_id: str, cluster: str, zone: str,
-                 delta: bool = False, region: str | None = None):
+                 delta: bool = False, region: str | None = None, bootstrap=None):
+        """`bootstrap(admin_port)`, when given, makes the bootstrap instead of `envoy_bootstrap`."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.admin_port = free_port()
         self.delta = delta
-        self.bootstrap = envoy_bootstrap(node_id, cluster, zone, self.admin_port, xds_port, delta,
-                                         region)
+        self.bootstrap = (bootstrap(self.admin_port) if bootstrap else
+                          envoy_bootstrap(node_id, cluster, zone, self.admin_port, xds_port, delta, region))
         boot = self.workdir / "boot.yaml"
         boot.write_text(yaml.safe_dump(self.bootstrap, sort_keys=False))
         argv = [str(envoy_binary()), "-c", str(boot), "--disable-hot-restart",
