@@ -24,7 +24,7 @@ import Testing
     @Test func envoyIsServedNoAPIListenerAndSharesTheEncodedBytes() {
         let envoy = withAPIListener.served(to: .envoy)
         #expect(envoy.resources(of: .listener).keys.sorted() == ["outbound"])
-        #expect(envoy.lookup(.listener, "payments") == nil)
+        #expect(envoy.resources(of: .listener)["payments"] == nil)
         #expect(envoy.resources(of: .route).count == 2)
         #expect(envoy.resources(of: .listener)["outbound"] === withAPIListener.resources(of: .listener)["outbound"])
         #expect(envoy.version == withAPIListener.version)
