@@ -15,6 +15,8 @@ final class ADSStreamHandler: RPCHandler {
     private var serviceName: String?
     private var watchID: UInt64?
     private var admissionPending = false
+    /// The nonce of the last response sent per type: a request echoing it without an error is its ACK.
+    private var sentNonces: [ResourceType: String] = [:]
 
     init(service: ADSService, mode: ADSStreamMachine.Mode, only: ResourceType?, rpc: ServerRPC) {
         self.service = service
@@ -49,7 +51,14 @@ final class ADSStreamHandler: RPCHandler {
             logger.debug("ignoring request for a type Sextant does not serve", metadata: ["type_url": "\(decoded.typeURL)"])
             return
         }
-        perform(machine.receive(request), on: rpc)
+        let acks = request.errorDetail == nil && !request.responseNonce.isEmpty && sentNonces[request.type] == request.responseNonce
+        let actions = machine.receive(request)
+        if acks {
+            // Recorded before `actions` run: they may already send the type's next response.
+            sentNonces[request.type] = nil
+            service.clients.acked(streamID: rpcID, type: request.type, held: machine.heldResources(request.type))
+        }
+        perform(actions, on: rpc)
     }
 
     func inputEnded(on rpc: ServerRPC, context: LoopContext) {
@@ -58,6 +67,7 @@ final class ADSStreamHandler: RPCHandler {
 
     func closed(_ rpc: ServerRPC, context: LoopContext) {
         context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[rpcID] = nil
+        service.clients.close(streamID: rpcID)
         if let serviceName, let watchID { service.store.cancelWatch(service: serviceName, id: watchID) }
         logger.info("ads stream closed")
     }
@@ -75,6 +85,9 @@ final class ADSStreamHandler: RPCHandler {
         logger[metadataKey: "service"] = "\(node.cluster)"
         logger.info("ads stream opened", metadata: ["mode": "\(machine.mode)"])
         context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[rpcID] = self
+        service.clients.open(
+            streamID: rpcID, nodeID: node.id, service: node.cluster, zone: node.locality.zone,
+            transport: .init(delta: machine.mode == .delta, only: only), peer: rpc.peer)
 
         let loop = rpc.loop
         let id = rpcID
@@ -119,10 +132,14 @@ final class ADSStreamHandler: RPCHandler {
                     machine.mode == .stateOfTheWorld
                     ? ResponseEncoder.stateOfTheWorld(response) : ResponseEncoder.delta(response)
                 rpc.send(bytes)
+                sentNonces[response.type] = response.nonce
+                service.clients.sent(streamID: rpcID, response)
                 logger.debug(
                     "sent", metadata: ["type": "\(response.type)", "nonce": "\(response.nonce)", "count": "\(response.resources.count)", "removed": "\(response.removed.count)"])
             case .nack(let record):
                 service.nacks.record(nodeID: nodeID, service: serviceName ?? "", record)
+                service.clients.nacked(streamID: rpcID, record)
+                if sentNonces[record.type] == record.nonce { sentNonces[record.type] = nil }
                 logger.warning(
                     "nack", metadata: ["type": "\(record.type)", "version": "\(record.versionInfo)", "error": "\(record.errorMessage)"])
             }
