@@ -189,3 +189,11 @@ def test_a_rejected_listener_shows_as_nacked_everywhere(tmp_path):
             assert error[:40] in done.stdout, done.stdout
         finally:
             taken.close()
+
+
+def test_release_of_a_service_without_a_hold_says_so_and_fails(two):
+    mesh, _ = two
+    done = subprocess.run([*sextant_command(), "release", "payments", "--admin", f"127.0.0.1:{mesh.sextant.admin_port}"],
+                          capture_output=True, text=True, timeout=15)
+    assert done.returncode != 0
+    assert "no hold on service 'payments'" in done.stdout + done.stderr
