@@ -63,35 +63,41 @@ enum ConfigDump {
         let listeners = try compiled.listeners.map { try entry(.listener, $0.name, $0) }
         let routes = try compiled.routes.map { try entry(.route, $0.name, $0) }
 
+        return document(
+            clusters: clusters, endpoints: endpoints, listeners: listeners, routes: routes,
+            clustersVersion: fullStateVersion(clusters), listenersVersion: fullStateVersion(listeners))
+    }
+
+    /// The four sections of a config dump, in Envoy's order and spelling. A nil version leaves
+    /// the section's `version_info` out (a client that accepted nothing of that type yet).
+    static func document(
+        clusters: [Entry], endpoints: [Entry], listeners: [Entry], routes: [Entry], clustersVersion: String?,
+        listenersVersion: String?
+    ) -> JSONValue {
+        func section(_ type: String, _ version: String?, _ key: String, _ items: [JSONValue]) -> JSONValue {
+            var fields: [String: JSONValue] = ["@type": .string(type), key: .array(items)]
+            if let version { fields["version_info"] = .string(version) }
+            return .object(fields)
+        }
         return .object([
             "configs": .array([
-                .object([
-                    "@type": .string(clustersDump),
-                    "version_info": .string(fullStateVersion(clusters)),
-                    "dynamic_active_clusters": .array(
-                        clusters.map { .object(["version_info": .string($0.version), "cluster": $0.json]) }),
-                ]),
-                .object([
-                    "@type": .string(endpointsDump),
-                    "dynamic_endpoint_configs": .array(
-                        endpoints.map { .object(["version_info": .string($0.version), "endpoint_config": $0.json]) }),
-                ]),
-                .object([
-                    "@type": .string(listenersDump),
-                    "version_info": .string(fullStateVersion(listeners)),
-                    "dynamic_listeners": .array(
-                        listeners.map {
-                            .object([
-                                "name": .string($0.name),
-                                "active_state": .object(["version_info": .string($0.version), "listener": $0.json]),
-                            ])
-                        }),
-                ]),
-                .object([
-                    "@type": .string(routesDump),
-                    "dynamic_route_configs": .array(
-                        routes.map { .object(["version_info": .string($0.version), "route_config": $0.json]) }),
-                ]),
+                section(
+                    clustersDump, clustersVersion, "dynamic_active_clusters",
+                    clusters.map { .object(["version_info": .string($0.version), "cluster": $0.json]) }),
+                section(
+                    endpointsDump, nil, "dynamic_endpoint_configs",
+                    endpoints.map { .object(["version_info": .string($0.version), "endpoint_config": $0.json]) }),
+                section(
+                    listenersDump, listenersVersion, "dynamic_listeners",
+                    listeners.map {
+                        .object([
+                            "name": .string($0.name),
+                            "active_state": .object(["version_info": .string($0.version), "listener": $0.json]),
+                        ])
+                    }),
+                section(
+                    routesDump, nil, "dynamic_route_configs",
+                    routes.map { .object(["version_info": .string($0.version), "route_config": $0.json]) }),
             ])
         ])
     }
@@ -120,6 +126,22 @@ enum ConfigDump {
         }
         fields["@type"] = .string(type.typeURL)
         return Entry(name: name, version: version, json: .object(fields))
+    }
+
+    /// An entry for a resource as it went over the wire (its encoded `Any`), with the version the
+    /// client reports for it.
+    static func entry(_ resource: EncodedResource, version: String) throws -> Entry {
+        let text: String
+        do {
+            text = try Google_Protobuf_Any(serializedBytes: resource.anyBytes).jsonString(options: jsonOptions)
+        } catch {
+            throw Failure(description: "\(resource.type) resource '\(resource.name)' cannot be printed as JSON: \(error)")
+        }
+        let json = try JSONValue.parse(text)
+        guard case .object = json else {
+            throw Failure(description: "\(resource.type) resource '\(resource.name)': JSON is not an object")
+        }
+        return Entry(name: resource.name, version: version, json: json)
     }
 
     /// The `version_info` a state-of-the-world client gets with the full set (CDS, LDS).

@@ -5,16 +5,16 @@ import HTTPSClient
 
 /// `--consul` and how to read it; shared by `serve` and the offline commands.
 struct ConsulOptions: ParsableArguments {
-    @Option(name: .customLong("consul"), help: "Read the catalog from Consul's HTTP API at this URL (http:// or https://) instead of --catalog.")
+    @Option(name: .customLong("consul"), help: "Read the catalog from Consul's HTTP API at this URL (http:// or https://) instead of --catalog (default: $CONSUL_HTTP_ADDR).")
     var url: String?
 
     @Option(name: .customLong("consul-datacenter"), help: "Consul datacenter (?dc=); default: the agent's own.")
     var datacenter: String?
 
-    @Option(name: .customLong("consul-token-file"), help: "File whose first line is the ACL token (default: $CONSUL_HTTP_TOKEN).")
+    @Option(name: .customLong("consul-token-file"), help: "File whose first line is the ACL token (default: $CONSUL_HTTP_TOKEN_FILE, else the token $CONSUL_HTTP_TOKEN).")
     var tokenFile: String?
 
-    @Option(name: .customLong("consul-ca-file"), help: "PEM file of the CA that signed Consul's certificate (https:// only; default: the system trust store).")
+    @Option(name: .customLong("consul-ca-file"), help: "PEM file of the CA that signed Consul's certificate (https:// only; default: $CONSUL_CACERT, else the system trust store).")
     var caFile: String?
 
     @Flag(name: .customLong("consul-stale"), help: "Stale reads (?stale): any Consul server may answer.")
@@ -50,7 +50,31 @@ struct ConsulOptions: ParsableArguments {
     @Option(name: .customLong("consul-retry-max"), help: "Longest pause, in seconds, between retries of a failing read (exponential back-off with jitter from 0.25 s).")
     var retryMax: Double = 30
 
+    /// These options with Consul's usual environment filling what the flags leave out:
+    /// `CONSUL_HTTP_ADDR` (`host:port` or a URL; `CONSUL_HTTP_SSL=true` makes a bare address
+    /// https), `CONSUL_HTTP_TOKEN_FILE` and `CONSUL_CACERT`. `CONSUL_HTTP_TOKEN` is read when
+    /// the token is resolved. Flags always win; without an address, nothing else is taken.
+    func resolved(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ConsulOptions {
+        var options = self
+        if options.url == nil, let address = environment["CONSUL_HTTP_ADDR"], !address.isEmpty {
+            let ssl = ["true", "1"].contains(environment["CONSUL_HTTP_SSL"]?.lowercased() ?? "")
+            options.url = address.contains("://") ? address : (ssl ? "https://" : "http://") + address
+        }
+        guard options.url != nil else { return options }
+        if options.tokenFile == nil, let file = environment["CONSUL_HTTP_TOKEN_FILE"], !file.isEmpty { options.tokenFile = file }
+        if options.caFile == nil, let file = environment["CONSUL_CACERT"], !file.isEmpty,
+            options.url?.hasPrefix("https://") == true
+        {
+            options.caFile = file
+        }
+        return options
+    }
+
     func validate() throws {
+        try resolved().check()
+    }
+
+    private func check() throws {
         guard let url else {
             let consulOnly = datacenter != nil || tokenFile != nil || caFile != nil || stale || !services.isEmpty || !tags.isEmpty
             if consulOnly { throw ValidationError("the --consul-* options need --consul URL") }
@@ -67,17 +91,21 @@ struct ConsulOptions: ParsableArguments {
             guard scheme == "https" else { throw ValidationError("--consul-ca-file needs an https:// --consul URL") }
             do { _ = try HTTPSClient(caFile: caFile) } catch { throw ValidationError("--consul-ca-file: \(error)") }
         }
-        _ = try configuration()
+        _ = try resolvedConfiguration(environment: ProcessInfo.processInfo.environment)
     }
 
     /// The source's configuration; nil without `--consul`.
     /// - Throws: `ValidationError` naming the option that is wrong.
-    func configuration() throws -> ConsulConfiguration? {
+    func configuration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConsulConfiguration? {
+        try resolved(environment).resolvedConfiguration(environment: environment)
+    }
+
+    private func resolvedConfiguration(environment: [String: String]) throws -> ConsulConfiguration? {
         guard let url, let parsed = URL(string: url) else { return nil }
         do {
             var configuration = ConsulConfiguration(url: parsed)
             configuration.datacenter = datacenter
-            configuration.token = try ConsulConfiguration.resolveToken(file: tokenFile)
+            configuration.token = try ConsulConfiguration.resolveToken(file: tokenFile, environment: environment)
             configuration.caFile = caFile
             configuration.stale = stale
             configuration.maxStaleness = maxStaleness.map { .milliseconds(Int64($0 * 1_000)) }

@@ -28,7 +28,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM CA bundle: require client certificates signed by it.")
     var tlsClientCa: String?
 
-    @Option(help: "Where the admin HTTP API listens (HOST:PORT): /healthz, /readyz, /debug/safeguards, /metrics, POST /release.")
+    @Option(help: "Where the admin HTTP API listens (HOST:PORT): /healthz, /readyz, /debug/safeguards, /debug/clients, /debug/config_dump, /metrics, POST /release.")
     var admin = "127.0.0.1:19000"
 
     @Option(help: "Folder for the last-known-good state (written atomically; served at once on restart).")
@@ -97,9 +97,12 @@ struct Serve: AsyncParsableCommand {
             catalogName = inputs.catalog
         }
         let adminAddress = try HostPort(admin)
+        let clients = ClientRegistry()
+        let adminAPI = AdminAPI(controlPlane: controlPlane, nacks: nacks, consul: consulSource)
+        let clientsAPI = ClientsAPI(clients: clients)
         let adminServer = try AdminServer(
             host: adminAddress.host, port: adminAddress.port, logger: Logger(label: "sextant.admin"),
-            handler: AdminAPI(controlPlane: controlPlane, nacks: nacks, consul: consulSource).handle)
+            handler: { request in clientsAPI.handle(request) ?? adminAPI.handle(request) })
         let adminPort = try adminServer.start()
 
         var configuration = GRPCServerConfiguration()
@@ -112,8 +115,9 @@ struct Serve: AsyncParsableCommand {
         let server = try GRPCServer(configuration: configuration, logger: Logger(label: "sextant.grpc"))
         ADSService(
             store: store, nacks: nacks, admission: AdmissionGate(ratePerSecond: admissionRate, burst: max(1, admissionRate / 2)),
-            logger: Logger(label: "sextant.xds")
+            clients: clients, logger: Logger(label: "sextant.xds")
         ).register(on: server)
+        CSDSService(clients: clients).register(on: server)
         let bound = try server.start()
         let sourceTask = Task { await controlPlane.run(events) }
 

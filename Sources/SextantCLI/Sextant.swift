@@ -6,7 +6,8 @@ public struct Sextant: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sextant",
         abstract: "An xDS control plane for Envoy sidecars and proxyless gRPC clients.",
-        subcommands: [Serve.self, Validate.self, Render.self, Diff.self, Release.self],
+        version: SextantVersion.description,
+        subcommands: [Serve.self, Validate.self, Render.self, Diff.self, Release.self, Status.self],
         defaultSubcommand: Serve.self)
 
     public init() {}

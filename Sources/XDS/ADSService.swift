@@ -29,11 +29,17 @@ public final class ADSService: Sendable {
     let nacks: NackLog
     let admission: AdmissionGate
     let logger: Logger
+    /// Every connected stream and what it holds (admin API, CSDS).
+    public let clients: ClientRegistry
 
-    public init(store: SnapshotStore, nacks: NackLog, admission: AdmissionGate = AdmissionGate(), logger: Logger) {
+    public init(
+        store: SnapshotStore, nacks: NackLog, admission: AdmissionGate = AdmissionGate(), clients: ClientRegistry = ClientRegistry(),
+        logger: Logger
+    ) {
         self.store = store
         self.nacks = nacks
         self.admission = admission
+        self.clients = clients
         self.logger = logger
     }
 

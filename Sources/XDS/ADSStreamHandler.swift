@@ -15,6 +15,8 @@ final class ADSStreamHandler: RPCHandler {
     private var serviceName: String?
     private var watchID: UInt64?
     private var admissionPending = false
+    /// The nonce of the last response sent per type: a request echoing it without an error is its ACK.
+    private var sentNonces: [ResourceType: String] = [:]
 
     init(service: ADSService, mode: ADSStreamMachine.Mode, only: ResourceType?, rpc: ServerRPC) {
         self.service = service
@@ -54,7 +56,14 @@ final class ADSStreamHandler: RPCHandler {
                 "type": "\(request.type)", "nonce": "\(request.responseNonce)",
                 "names": "\(request.resourceNames.count + request.subscribe.count)", "nack": "\(request.errorDetail != nil)",
             ])
-        perform(machine.receive(request), on: rpc)
+        let acks = request.errorDetail == nil && !request.responseNonce.isEmpty && sentNonces[request.type] == request.responseNonce
+        let actions = machine.receive(request)
+        if acks {
+            // Recorded before `actions` run: they may already send the type's next response.
+            sentNonces[request.type] = nil
+            service.clients.acked(streamID: rpcID, type: request.type, held: machine.heldResources(request.type))
+        }
+        perform(actions, on: rpc)
     }
 
     func inputEnded(on rpc: ServerRPC, context: LoopContext) {
@@ -63,6 +72,7 @@ final class ADSStreamHandler: RPCHandler {
 
     func closed(_ rpc: ServerRPC, context: LoopContext) {
         context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[rpcID] = nil
+        service.clients.close(streamID: rpcID)
         if let serviceName, let watchID { service.store.cancelWatch(service: serviceName, id: watchID) }
         logger.info("ads stream closed")
     }
@@ -83,6 +93,9 @@ final class ADSStreamHandler: RPCHandler {
             "ads stream opened",
             metadata: ["mode": "\(machine.mode)", "client": "\(machine.client)", "user_agent": "\(node.userAgentName)"])
         context.local(ADSStreamRegistry.self, ADSStreamRegistry.init).handlers[rpcID] = self
+        service.clients.open(
+            streamID: rpcID, nodeID: node.id, service: node.cluster, zone: node.locality.zone,
+            transport: .init(delta: machine.mode == .delta, only: only), peer: rpc.peer)
 
         let loop = rpc.loop
         let id = rpcID
@@ -130,6 +143,8 @@ final class ADSStreamHandler: RPCHandler {
                     machine.mode == .stateOfTheWorld
                     ? ResponseEncoder.stateOfTheWorld(response) : ResponseEncoder.delta(response)
                 rpc.send(bytes)
+                sentNonces[response.type] = response.nonce
+                service.clients.sent(streamID: rpcID, response)
                 logger.debug(
                     "sent",
                     metadata: [
@@ -138,6 +153,8 @@ final class ADSStreamHandler: RPCHandler {
                     ])
             case .nack(let record):
                 service.nacks.record(nodeID: nodeID, service: serviceName ?? "", record)
+                service.clients.nacked(streamID: rpcID, record)
+                if sentNonces[record.type] == record.nonce { sentNonces[record.type] = nil }
                 logger.warning(
                     "nack", metadata: ["type": "\(record.type)", "version": "\(record.versionInfo)", "error": "\(record.errorMessage)"])
             }

@@ -87,6 +87,10 @@ private func get(_ path: String, port: Int, method: String = "GET", raw: String?
         #expect(api.handle(AdminRequest(method: "POST", path: "/release", query: [:])).status == 400)
         #expect(api.handle(AdminRequest(method: "POST", path: "/release", query: ["service": "payments"])).status == 200)
         #expect(controlPlane.status.holds.isEmpty)
+        // Nothing is held any more: a second release says so.
+        let again = api.handle(AdminRequest(method: "POST", path: "/release", query: ["service": "payments"]))
+        #expect(again.status == 404)
+        #expect(again.body.contains("no hold on service 'payments'"))
     }
 
     @Test func nacksAreListed() {

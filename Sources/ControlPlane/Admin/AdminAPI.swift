@@ -34,6 +34,11 @@ public struct AdminAPI: Sendable {
             if request.query["all"] == "true" {
                 controlPlane.releaseAll()
             } else if let service = request.query["service"], !service.isEmpty {
+                let status = controlPlane.status
+                guard status.holds.contains(where: { $0.service == service }) || status.freeze?.affected.contains(service) == true
+                else {
+                    return AdminResponse(status: 404, body: "no hold on service '\(service)': nothing to release\n")
+                }
                 controlPlane.release(service: service)
             } else {
                 return AdminResponse(status: 400, body: "name a service (?service=NAME) or ?all=true\n")
