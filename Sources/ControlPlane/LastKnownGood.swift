@@ -28,6 +28,17 @@ public struct LastKnownGood: Sendable {
     /// - Returns: nil when there is no state yet.
     /// - Throws: `Failure.corrupt` for a file that fails its checks.
     public func load() throws(Failure) -> Catalog? {
+        guard let body = try Self.readChecked(path) else { return nil }
+        do {
+            return try JSONDecoder().decode(StoredCatalog.self, from: Data(body)).catalog
+        } catch {
+            throw .corrupt(path: path, reason: "\(error)")
+        }
+    }
+
+    /// The body of a state file whose header (`sextant-lkg 1 <length> <hash>`) checks out.
+    /// - Returns: nil when there is no file.
+    static func readChecked(_ path: String) throws(Failure) -> [UInt8]? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let bytes = [UInt8](data)
         guard let newline = bytes.firstIndex(of: 0x0A) else { throw .corrupt(path: path, reason: "no header") }
@@ -40,11 +51,7 @@ public struct LastKnownGood: Sendable {
             throw .corrupt(path: path, reason: "length \(body.count), header says \(header[2])")
         }
         guard ContentHash.hex(of: body) == header[3] else { throw .corrupt(path: path, reason: "checksum mismatch") }
-        do {
-            return try JSONDecoder().decode(StoredCatalog.self, from: Data(body)).catalog
-        } catch {
-            throw .corrupt(path: path, reason: "\(error)")
-        }
+        return body
     }
 
     /// Writes `catalog` atomically.
@@ -53,6 +60,11 @@ public struct LastKnownGood: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         let body: [UInt8]
         do { body = [UInt8](try encoder.encode(StoredCatalog(catalog))) } catch { throw .io(path: path, reason: "\(error)") }
+        try Self.writeAtomically(body, to: path)
+    }
+
+    /// Writes the header and `body` to `path`: temporary file, fsync, rename, fsync of the folder.
+    static func writeAtomically(_ body: [UInt8], to path: String) throws(Failure) {
         let file = Array("sextant-lkg 1 \(body.count) \(ContentHash.hex(of: body))\n".utf8) + body
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = path + ".tmp"
