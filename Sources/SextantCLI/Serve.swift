@@ -62,15 +62,21 @@ struct Serve: AsyncParsableCommand {
         MallocArenas.limit()
         let logger = Logger(label: "sextant")
 
-        // A broken template is reported and its service falls back to the default template;
-        // every other service is served as written.
-        let templates = TemplateLoader(defaultsFile: inputs.defaults, servicesDirectory: inputs.templates).load()
-        for error in templates.errors { logger.error("template error", metadata: ["error": "\(error)"]) }
+        // Live templates (docs/templates.md): a broken file is refused and its service keeps its
+        // last good template, kept in the state folder across restarts.
+        let loader = TemplateLoader(defaultsFile: inputs.defaults, servicesDirectory: inputs.templates)
+        let templateLastGood = TemplateLastGood(directory: stateDir, logger: Logger(label: "sextant.templates"))
+        let storedTemplates = LiveTemplates.restore(templateLastGood, logger: logger)
+        let initialTemplates = loader.read()
+        let initial = LiveTemplates.preview(initialTemplates, lastGood: storedTemplates)
         let store = SnapshotStore()
         let nacks = NackLog()
         let controlPlane = ControlPlane(
-            store: store, compiler: TemplateCompiler(templates: templates), policy: safeguards.policy(templates.defaults.safeguards),
-            lastKnownGood: LastKnownGood(directory: stateDir), logger: Logger(label: "sextant.controlplane"))
+            store: store, compiler: TemplateCompiler(templates: initial.templates, withheld: initial.withheld),
+            policy: safeguards.policy(initial.templates.defaults.safeguards), lastKnownGood: LastKnownGood(directory: stateDir),
+            templateLastGood: templateLastGood, logger: Logger(label: "sextant.controlplane"))
+        controlPlane.enableLiveTemplates(lastGood: storedTemplates)
+        controlPlane.updateTemplates(initialTemplates)
         // Last-known-good first: served at once, and the baseline the first read is guarded against.
         let restored = controlPlane.restoreLastKnownGood()
         let events: AsyncStream<CatalogEvent>
@@ -112,6 +118,12 @@ struct Serve: AsyncParsableCommand {
         ).register(on: server)
         let bound = try server.start()
         let sourceTask = Task { await controlPlane.run(events) }
+        let templateWatcher = TemplateWatcher(loader: loader)
+        let templateTask = Task { for await sources in templateWatcher.events() { controlPlane.updateTemplates(sources) } }
+        SignalWaiter.onEach(SIGHUP) {
+            logger.notice("SIGHUP: re-reading the templates")
+            templateWatcher.reload()
+        }
 
         let banner =
             """
@@ -133,6 +145,7 @@ struct Serve: AsyncParsableCommand {
         // cancellation handlers that run synchronously in the canceller, and FoundationNetworking's
         // cancel can block on its own queue. Exiting ends the source either way.
         Task.detached { sourceTask.cancel() }
+        templateTask.cancel()
         logger.info("stopped")
     }
 }
@@ -170,6 +183,15 @@ enum SignalWaiter {
             // The sources must outlive this scope: they are kept until the process exits.
             SignalSources.keep(sources)
         }
+    }
+
+    /// Calls `handler` on every delivery of `number`, until the process exits.
+    static func onEach(_ number: Int32, _ handler: @escaping @Sendable () -> Void) {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: DispatchQueue(label: "sextant.signal.\(number)"))
+        source.setEventHandler(handler: handler)
+        source.resume()
+        SignalSources.keep([source])
     }
 
     private final class ResumeOnce: Sendable {
