@@ -28,10 +28,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM CA bundle: require client certificates signed by it.")
     var tlsClientCa: String?
 
-    @Option(help: "Where the admin HTTP API listens (HOST:PORT): /healthz, /readyz, /debug/safeguards, /metrics, POST /release.")
+    @Option(help: "Where the admin HTTP API listens (HOST:PORT): /healthz, /readyz, /debug/safeguards, /debug/templates, /metrics, POST /release.")
     var admin = "127.0.0.1:19000"
 
-    @Option(help: "Folder for the last-known-good state (written atomically; served at once on restart).")
+    @Option(help: "Folder for the last-known-good state: catalog and templates (written atomically; served at once on restart).")
     var stateDir = "state"
 
     @OptionGroup var safeguards: SafeguardOptions
