@@ -13,6 +13,16 @@ public protocol ServiceCompiler: Sendable {
     /// only the services that depend on it.
     func inputs(of service: String) -> Set<String>
     func compile(service: String, catalog: Catalog) throws -> CompiledService
+    /// What, besides its catalog inputs, a service's compile reads (its template and defaults):
+    /// when it changes the service is recompiled. The default is constant.
+    func configuration(of service: String) -> AnyHashable
+    /// A service that must get no snapshot at all (not even a default one). The default is none.
+    func withholds(_ service: String) -> Bool
+}
+
+extension ServiceCompiler {
+    public func configuration(of service: String) -> AnyHashable { AnyHashable(0) }
+    public func withholds(_ service: String) -> Bool { false }
 }
 
 /// Wires the catalog source to the snapshot store: safeguards, compile, encode once, check,
@@ -32,34 +42,38 @@ public final class ControlPlane: Sendable {
         public let services: Int
     }
 
-    private struct State {
+    struct State {
+        var compiler: any ServiceCompiler
         var candidate: Catalog?
         var served: Catalog?
         var safeguards: Safeguards
         var builder = SnapshotBuilder()
         var requested: Set<String> = []
         var synced = false
-        /// Per service: the catalog entries its last compile read, and the snapshot it made.
-        var compiled: [String: (inputs: [String: CatalogService], snapshot: Snapshot)] = [:]
+        /// Per service: the catalog entries and configuration its last compile read, and the
+        /// snapshot it made.
+        var compiled: [String: (inputs: [String: CatalogService], configuration: AnyHashable, snapshot: Snapshot)] = [:]
+        /// With live templates (`updateTemplates`): the guard and what it last refused.
+        var templates: TemplatesState?
     }
 
-    private let store: SnapshotStore
-    private let compiler: any ServiceCompiler
+    let store: SnapshotStore
     private let lastKnownGood: LastKnownGood?
     private let stateWriter: StateWriter?
-    private let logger: Logger
-    private let state: Mutex<State>
+    let logger: Logger
+    let state: Mutex<State>
+    let templateLastGood: TemplateLastGood?
 
     public init(
         store: SnapshotStore, compiler: any ServiceCompiler, policy: SafeguardPolicy = SafeguardPolicy(),
-        lastKnownGood: LastKnownGood? = nil, logger: Logger
+        lastKnownGood: LastKnownGood? = nil, templateLastGood: TemplateLastGood? = nil, logger: Logger
     ) {
         self.store = store
-        self.compiler = compiler
+        self.templateLastGood = templateLastGood
         self.lastKnownGood = lastKnownGood
         self.stateWriter = lastKnownGood.map { StateWriter(state: $0, logger: logger) }
         self.logger = logger
-        self.state = Mutex(State(safeguards: Safeguards(policy: policy)))
+        self.state = Mutex(State(compiler: compiler, safeguards: Safeguards(policy: policy)))
         store.onServiceRequested { [weak self] service in
             // Called on an event-loop thread: compile elsewhere.
             Task { self?.serviceRequested(service) }
@@ -160,8 +174,12 @@ public final class ControlPlane: Sendable {
         if let snapshots { store.publish(snapshots) }
     }
 
-    /// Returns once the newest accepted catalog is on disk (on shutdown; writes are asynchronous).
-    public func flushLastKnownGood() { stateWriter?.flush() }
+    /// Returns once the newest accepted catalog and templates are on disk (on shutdown; writes are
+    /// asynchronous).
+    public func flushLastKnownGood() {
+        stateWriter?.flush()
+        templateLastGood?.flush()
+    }
 
     public var status: Status {
         state.withLock { s in
@@ -175,8 +193,8 @@ public final class ControlPlane: Sendable {
     func serviceRequested(_ service: String) {
         let snapshot = state.withLock { s -> Snapshot? in
             s.requested.insert(service)
-            guard let catalog = s.served else { return nil }
-            return build(service, catalog, &s.builder)
+            guard let catalog = s.served, !s.compiler.withholds(service) else { return nil }
+            return build(service, catalog, &s)
         }
         if let snapshot { store.publish([snapshot]) }
     }
@@ -198,17 +216,21 @@ public final class ControlPlane: Sendable {
     }
 
     /// Compiles every service whose inputs changed; reuses the snapshot of every other one.
-    private func compileAll(_ catalog: Catalog, _ s: inout State) -> [Snapshot] {
+    func compileAll(_ catalog: Catalog, _ s: inout State) -> [Snapshot] {
+        judgeTemplatesIfPending(catalog, &s)
+        let compiler = s.compiler
         let services = compiler.services(in: catalog).union(s.requested).union(store.watchedServices)
+            .filter { !compiler.withholds($0) }
         var snapshots: [Snapshot] = []
         for service in services.sorted() {
             let inputs = compiler.inputs(of: service).reduce(into: [String: CatalogService]()) { entries, name in
                 entries[name] = catalog.services[name]
             }
-            if let cached = s.compiled[service], cached.inputs == inputs {
+            let configuration = compiler.configuration(of: service)
+            if let cached = s.compiled[service], cached.inputs == inputs, cached.configuration == configuration {
                 snapshots.append(cached.snapshot)
-            } else if let snapshot = build(service, catalog, &s.builder) {
-                s.compiled[service] = (inputs, snapshot)
+            } else if let snapshot = build(service, catalog, &s) {
+                s.compiled[service] = (inputs, configuration, snapshot)
                 snapshots.append(snapshot)
             }
         }
@@ -217,9 +239,9 @@ public final class ControlPlane: Sendable {
         return snapshots
     }
 
-    private func build(_ service: String, _ catalog: Catalog, _ builder: inout SnapshotBuilder) -> Snapshot? {
+    private func build(_ service: String, _ catalog: Catalog, _ s: inout State) -> Snapshot? {
         do {
-            return try builder.build(service: service, compiler.compile(service: service, catalog: catalog))
+            return try s.builder.build(service: service, s.compiler.compile(service: service, catalog: catalog))
         } catch {
             logger.error(
                 "compile failed; the service keeps its last good snapshot",

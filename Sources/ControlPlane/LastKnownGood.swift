@@ -39,18 +39,7 @@ public struct LastKnownGood: Sendable {
     /// - Throws: `Failure.corrupt` for a file that fails its checks, `Failure.otherSource` for
     ///   a state another source wrote (or one too old to say which).
     public func load() throws(Failure) -> Catalog? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let bytes = [UInt8](data)
-        guard let newline = bytes.firstIndex(of: 0x0A) else { throw .corrupt(path: path, reason: "no header") }
-        let header = String(decoding: bytes[..<newline], as: UTF8.self).split(separator: " ")
-        let body = Array(bytes[(newline + 1)...])
-        guard header.count == 4, header[0] == "sextant-lkg", header[1] == "1" else {
-            throw .corrupt(path: path, reason: "unknown header")
-        }
-        guard Int(header[2]) == body.count else {
-            throw .corrupt(path: path, reason: "length \(body.count), header says \(header[2])")
-        }
-        guard ContentHash.hex(of: body) == header[3] else { throw .corrupt(path: path, reason: "checksum mismatch") }
+        guard let body = try Self.readChecked(path) else { return nil }
         let stored: StoredCatalog
         do {
             stored = try JSONDecoder().decode(StoredCatalog.self, from: Data(body))
@@ -63,12 +52,35 @@ public struct LastKnownGood: Sendable {
         do { return try stored.catalog } catch { throw .corrupt(path: path, reason: "\(error)") }
     }
 
+    /// The body of a state file whose header (`sextant-lkg 1 <length> <hash>`) checks out.
+    /// - Returns: nil when there is no file.
+    static func readChecked(_ path: String) throws(Failure) -> [UInt8]? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let bytes = [UInt8](data)
+        guard let newline = bytes.firstIndex(of: 0x0A) else { throw .corrupt(path: path, reason: "no header") }
+        let header = String(decoding: bytes[..<newline], as: UTF8.self).split(separator: " ")
+        let body = Array(bytes[(newline + 1)...])
+        guard header.count == 4, header[0] == "sextant-lkg", header[1] == "1" else {
+            throw .corrupt(path: path, reason: "unknown header")
+        }
+        guard Int(header[2]) == body.count else {
+            throw .corrupt(path: path, reason: "length \(body.count), header says \(header[2])")
+        }
+        guard ContentHash.hex(of: body) == header[3] else { throw .corrupt(path: path, reason: "checksum mismatch") }
+        return body
+    }
+
     /// Writes `catalog` atomically.
     public func save(_ catalog: Catalog) throws(Failure) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let body: [UInt8]
         do { body = [UInt8](try encoder.encode(StoredCatalog(catalog, source: source))) } catch { throw .io(path: path, reason: "\(error)") }
+        try Self.writeAtomically(body, to: path)
+    }
+
+    /// Writes the header and `body` to `path`: temporary file, fsync, rename, fsync of the folder.
+    static func writeAtomically(_ body: [UInt8], to path: String) throws(Failure) {
         let file = Array("sextant-lkg 1 \(body.count) \(ContentHash.hex(of: body))\n".utf8) + body
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = path + ".tmp"

@@ -28,10 +28,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM CA bundle: require client certificates signed by it.")
     var tlsClientCa: String?
 
-    @Option(help: "Where the admin HTTP API listens (HOST:PORT): /healthz, /readyz, /debug/safeguards, /debug/clients, /debug/config_dump, /metrics, POST /release.")
+    @Option(help: "Where the admin HTTP API listens (HOST:PORT): /healthz, /readyz, /debug/safeguards, /debug/clients, /debug/config_dump, /debug/templates, /metrics, POST /release.")
     var admin = "127.0.0.1:19000"
 
-    @Option(help: "Folder for the last-known-good state (written atomically; served at once on restart).")
+    @Option(help: "Folder for the last-known-good state: catalog and templates (written atomically; served at once on restart).")
     var stateDir = "state"
 
     @OptionGroup var safeguards: SafeguardOptions
@@ -62,18 +62,24 @@ struct Serve: AsyncParsableCommand {
         MallocArenas.limit()
         let logger = Logger(label: "sextant")
 
-        // A broken template is reported and its service falls back to the default template;
-        // every other service is served as written.
-        let templates = TemplateLoader(defaultsFile: inputs.defaults, servicesDirectory: inputs.templates).load()
-        for error in templates.errors { logger.error("template error", metadata: ["error": "\(error)"]) }
+        // Live templates (docs/templates.md): a broken file is refused and its service keeps its
+        // last good template, kept in the state folder across restarts.
+        let loader = TemplateLoader(defaultsFile: inputs.defaults, servicesDirectory: inputs.templates)
+        let templateLastGood = TemplateLastGood(directory: stateDir, logger: Logger(label: "sextant.templates"))
+        let storedTemplates = LiveTemplates.restore(templateLastGood, logger: logger)
+        let initialTemplates = loader.read()
+        let initial = LiveTemplates.preview(initialTemplates, lastGood: storedTemplates)
         let store = SnapshotStore()
         let nacks = NackLog()
         let consulConfiguration = try inputs.consul.configuration()
         let sourceIdentity = consulConfiguration?.identity ?? .file(path: inputs.catalog)
         let controlPlane = ControlPlane(
-            store: store, compiler: TemplateCompiler(templates: templates), policy: safeguards.policy(templates.defaults.safeguards),
+            store: store, compiler: TemplateCompiler(templates: initial.templates, withheld: initial.withheld),
+            policy: safeguards.policy(initial.templates.defaults.safeguards),
             lastKnownGood: LastKnownGood(directory: stateDir, source: sourceIdentity),
-            logger: Logger(label: "sextant.controlplane"))
+            templateLastGood: templateLastGood, logger: Logger(label: "sextant.controlplane"))
+        controlPlane.enableLiveTemplates(lastGood: storedTemplates)
+        controlPlane.updateTemplates(initialTemplates)
         // Last-known-good first: served at once, and the baseline the first read is guarded against.
         let restored = controlPlane.restoreLastKnownGood()
         let events: AsyncStream<CatalogEvent>
@@ -120,6 +126,12 @@ struct Serve: AsyncParsableCommand {
         CSDSService(clients: clients).register(on: server)
         let bound = try server.start()
         let sourceTask = Task { await controlPlane.run(events) }
+        let templateWatcher = TemplateWatcher(loader: loader)
+        let templateTask = Task { for await sources in templateWatcher.events() { controlPlane.updateTemplates(sources) } }
+        SignalWaiter.onEach(SIGHUP) {
+            logger.notice("SIGHUP: re-reading the templates")
+            templateWatcher.reload()
+        }
 
         let banner =
             """
@@ -141,6 +153,7 @@ struct Serve: AsyncParsableCommand {
         // cancellation handlers that run synchronously in the canceller, and FoundationNetworking's
         // cancel can block on its own queue. Exiting ends the source either way.
         Task.detached { sourceTask.cancel() }
+        templateTask.cancel()
         logger.info("stopped")
     }
 }
@@ -178,6 +191,15 @@ enum SignalWaiter {
             // The sources must outlive this scope: they are kept until the process exits.
             SignalSources.keep(sources)
         }
+    }
+
+    /// Calls `handler` on every delivery of `number`, until the process exits.
+    static func onEach(_ number: Int32, _ handler: @escaping @Sendable () -> Void) {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: DispatchQueue(label: "sextant.signal.\(number)"))
+        source.setEventHandler(handler: handler)
+        source.resume()
+        SignalSources.keep([source])
     }
 
     private final class ResumeOnce: Sendable {

@@ -5,7 +5,8 @@ import XDS
 /// The admin API: health, readiness, what the safeguards hold, NACKs, metrics, and release.
 ///
 /// `GET /healthz`, `GET /readyz`, `GET /debug/safeguards`, `GET /debug/nacks`, `GET /metrics`,
-/// `POST /release?service=NAME` and `POST /release?all=true`.
+/// `POST /release?service=NAME` and `POST /release?all=true`; the templates' own endpoints are in
+/// `AdminAPI+Templates.swift`.
 public struct AdminAPI: Sendable {
     let controlPlane: ControlPlane
     let nacks: NackLog
@@ -28,6 +29,10 @@ public struct AdminAPI: Sendable {
             return json(SafeguardsReport(controlPlane.status, now: .now))
         case ("GET", "/debug/nacks"):
             return json(nacks.entries.map(NackReport.init))
+        case ("GET", "/debug/templates"):
+            return debugTemplates()
+        case ("POST", "/templates/forget"):
+            return forgetTemplate(request)
         case ("GET", "/metrics"):
             return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4", body: metrics())
         case ("POST", "/release"):
@@ -44,7 +49,8 @@ public struct AdminAPI: Sendable {
                 return AdminResponse(status: 400, body: "name a service (?service=NAME) or ?all=true\n")
             }
             return json(SafeguardsReport(controlPlane.status, now: .now))
-        case (_, "/healthz"), (_, "/readyz"), (_, "/debug/safeguards"), (_, "/debug/nacks"), (_, "/metrics"), (_, "/release"):
+        case (_, "/healthz"), (_, "/readyz"), (_, "/debug/safeguards"), (_, "/debug/nacks"), (_, "/metrics"), (_, "/release"),
+            (_, "/debug/templates"), (_, "/templates/forget"):
             return AdminResponse(status: 405, body: "method not allowed\n")
         default:
             return AdminResponse(status: 404, body: "not found\n")
@@ -57,7 +63,7 @@ public struct AdminAPI: Sendable {
         let ready = controlPlane.status.ready
         guard let stats = consul?.statistics, !stats.synced else {
             return ready
-                ? AdminResponse(status: 200, body: "ready\n")
+                ? AdminResponse(status: 200, body: "ready\n" + templatesDegradedNote)
                 : AdminResponse(status: 503, body: "not ready: no catalog has been read yet and there is no last-known-good state\n")
         }
         let missing =
@@ -66,7 +72,7 @@ public struct AdminAPI: Sendable {
             : "\(stats.unread.count) Consul service(s) not read yet: "
                 + stats.unread.prefix(20).joined(separator: ", ") + (stats.unread.count > 20 ? ", ..." : "")
         return ready
-            ? AdminResponse(status: 200, body: "ready: serving last-known-good state; \(missing)\n")
+            ? AdminResponse(status: 200, body: "ready: serving last-known-good state; \(missing)\n" + templatesDegradedNote)
             : AdminResponse(status: 503, body: "not ready: nothing is published until every service is read once; \(missing)\n")
     }
 
@@ -85,6 +91,7 @@ public struct AdminAPI: Sendable {
         }
         lines += ["# HELP sextant_xds_nacks_total Responses rejected by clients, by type.", "# TYPE sextant_xds_nacks_total counter"]
         for type in ResourceType.allCases { lines.append("sextant_xds_nacks_total{type=\"\(type)\"} \(nacks.count(type))") }
+        lines += templateMetrics
         if let consul { lines += Self.metrics(consul.statistics) }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -124,12 +131,12 @@ public struct AdminAPI: Sendable {
     }
 
     /// A Prometheus label value: backslash, quote and newline escaped.
-    private static func label(_ value: String) -> String {
+    static func label(_ value: String) -> String {
         value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }
 
-    private func json(_ value: some Encodable) -> AdminResponse {
+    func json(_ value: some Encodable) -> AdminResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let body = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
