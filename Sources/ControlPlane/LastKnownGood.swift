@@ -49,10 +49,7 @@ public struct LastKnownGood: Sendable {
 
     /// Writes `catalog` atomically.
     public func save(_ catalog: Catalog) throws(Failure) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let body: [UInt8]
-        do { body = [UInt8](try encoder.encode(StoredCatalog(catalog))) } catch { throw .io(path: path, reason: "\(error)") }
+        let body = StoredCatalog.json(catalog)
         let file = Array("sextant-lkg 1 \(body.count) \(ContentHash.hex(of: body))\n".utf8) + body
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = path + ".tmp"
@@ -91,7 +88,7 @@ public struct LastKnownGood: Sendable {
 }
 
 /// The stored shape of a catalog (the model types stay free of Codable).
-private struct StoredCatalog: Codable {
+struct StoredCatalog: Codable {
     struct StoredInstance: Codable {
         var id, address: String
         var port: Int
