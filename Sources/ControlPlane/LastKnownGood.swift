@@ -72,10 +72,7 @@ public struct LastKnownGood: Sendable {
 
     /// Writes `catalog` atomically.
     public func save(_ catalog: Catalog) throws(Failure) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let body: [UInt8]
-        do { body = [UInt8](try encoder.encode(StoredCatalog(catalog, source: source))) } catch { throw .io(path: path, reason: "\(error)") }
+        let body = StoredCatalog.json(catalog, source: source)
         try Self.writeAtomically(body, to: path)
     }
 
@@ -119,7 +116,7 @@ public struct LastKnownGood: Sendable {
 }
 
 /// The stored shape of a catalog (the model types stay free of Codable).
-private struct StoredCatalog: Codable {
+struct StoredCatalog: Codable {
     struct StoredInstance: Codable {
         var id, address: String
         var port: Int

@@ -47,6 +47,36 @@ private let catalog = Catalog([
         #expect(try state.load() == catalog)
     }
 
+    /// The hand-written body is the JSON JSONEncoder wrote (sorted keys), which older files hold,
+    /// and reads back the same, whatever the strings contain.
+    @Test func theBodyIsWhatJSONEncoderWroteAndRoundTripsAnyText() throws {
+        let tricky = Catalog([
+            CatalogService(
+                name: "we\"ird\\name\u{1}",
+                instances: [
+                    Instance(id: "ä/ß\n\t\r", address: "10.0.0.1", port: 80, zone: nil, region: "r\u{1f}"),
+                    Instance(address: "10.0.0.2", port: 81, zone: "a", health: .draining, weight: 7),
+                ]),
+            CatalogService(name: "a", instances: []),
+        ])
+        for sample in [catalog, tricky] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let reference = try JSONDecoder().decode(StoredCatalog.self, from: encoder.encode(StoredCatalog(sample, source: nil)))
+            let ours = try JSONDecoder().decode(StoredCatalog.self, from: Data(StoredCatalog.json(sample, source: nil)))
+            #expect(try ours.catalog == sample)
+            #expect(try reference.catalog == sample)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        #expect(StoredCatalog.json(catalog, source: nil) == [UInt8](try encoder.encode(StoredCatalog(catalog, source: nil))))
+        let source = CatalogSourceIdentity(kind: "consul", address: "https://consul:8501", datacenter: "dc1", filters: ["tag=a"])
+        #expect(StoredCatalog.json(catalog, source: source) == [UInt8](try encoder.encode(StoredCatalog(catalog, source: source))))
+        let state = LastKnownGood(directory: temporaryDirectory())
+        try state.save(tricky)
+        #expect(try state.load() == tricky)
+    }
+
     @Test(arguments: ["truncated", "edited", "garbage", "empty"])
     func aDamagedFileIsDetectedAndIgnored(_ damage: String) throws {
         let state = LastKnownGood(directory: temporaryDirectory())
