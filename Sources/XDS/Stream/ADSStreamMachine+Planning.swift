@@ -15,7 +15,12 @@ extension ADSStreamMachine {
         for stage in stages where types[stage.type]!.requested {
             if stage.type > .endpoint && awaitingEndpointSubscription { return [] }
             guard let planned = plan(stage) else { continue }
-            if stage.upsert, let claimed = types[stage.type]!.claimedVersion, claimed == planned.versionInfo {
+            // Only for full-state types: a named type's version_info is that of the last response
+            // the client accepted, not proof it still holds each name (a cluster re-added after a
+            // restart asks again for endpoints it dropped, under the same version).
+            if stage.upsert, stage.type.allowsWildcard, let claimed = types[stage.type]!.claimedVersion,
+                claimed == planned.versionInfo
+            {
                 adoptClaimed(stage.type, planned)
                 continue
             }

@@ -18,8 +18,9 @@
 ///   with no nonce gets the type's whole state.
 /// - After a cluster is accepted, its endpoints are sent again (Envoy re-warms the cluster).
 /// - A NACKed resource version is parked: it is not sent again until its content changes.
-/// - A SotW client that reconnects with the version of exactly what it would be sent is not
-///   sent it again (delta clients say what they hold with `initial_resource_versions`).
+/// - A SotW client that reconnects with the version of exactly the clusters or listeners it
+///   would be sent is not sent them again (delta clients say what they hold with
+///   `initial_resource_versions`).
 struct ADSStreamMachine {
     enum Mode: Sendable { case stateOfTheWorld, delta }
 
